@@ -1,0 +1,89 @@
+"""convolab's errors. Every message says what went wrong and what to do next.
+
+    ConvolabError
+    ├── UnknownModel          a model id not in data/models.toml (names the closest ids)
+    ├── NotFound              a conversation (or other record) missing, or another user's
+    ├── InvalidConversation   a message sequence or content block that cannot be used
+    ├── ContextOverflow       the newest turn alone cannot fit the budget or the window
+    ├── BudgetExceeded        a request would push a user's daily spend past the limit
+    ├── StoreLocked           a database file is held by another process
+    └── ConfigurationError    a missing optional dependency or a bad setting
+
+Errors raised by the anthropic SDK (``anthropic.BadRequestError`` and friends) are not
+wrapped: they carry the API's own status and error type, which is what users search for.
+"""
+
+from __future__ import annotations
+
+
+class ConvolabError(Exception):
+    """Base class of every error convolab raises on purpose."""
+
+
+class UnknownModel(ConvolabError, KeyError):
+    """A model id that the catalog in ``data/models.toml`` does not know."""
+
+    def __init__(self, model: str, suggestions: list[str] | tuple[str, ...] = ()):
+        self.model = model
+        self.suggestions = list(suggestions)
+        hint = f" Did you mean {', '.join(repr(s) for s in self.suggestions)}?" if self.suggestions else ""
+        super().__init__(
+            f"unknown model {model!r}.{hint} Known models and their prices are listed in "
+            f"data/models.toml; add a row there (with its source) to use a new one."
+        )
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.args[0]
+
+
+class NotFound(ConvolabError, LookupError):
+    """A record that does not exist, or that belongs to another user (indistinguishable)."""
+
+    def __init__(self, what: str, ident: str, *, hint: str = ""):
+        self.what = what
+        self.ident = ident
+        super().__init__(
+            f"{what} {ident!r} not found for this user. "
+            + (hint or "Check the id and the user_id it was created with.")
+        )
+
+
+class InvalidConversation(ConvolabError, ValueError):
+    """A message sequence or content block convolab cannot use as given."""
+
+
+class ContextOverflow(ConvolabError):
+    """The newest turn alone does not fit into the token budget or the model's window."""
+
+    def __init__(self, needed: int, available: int, *, what: str = "the newest turn", hint: str = ""):
+        self.needed = needed
+        self.available = available
+        self.over_by = needed - available
+        super().__init__(
+            f"{what} needs {needed:,} input tokens but only {available:,} are available "
+            f"(over by {self.over_by:,}). "
+            + (hint or "Raise budget_tokens, lower max_tokens, shorten the message, or use a model with a larger window.")
+        )
+
+
+class BudgetExceeded(ConvolabError):
+    """A request would push a user's spend for the day past its limit; it was not sent."""
+
+    def __init__(self, user_id: str, spent_usd: float, reserved_usd: float, limit_usd: float):
+        self.user_id = user_id
+        self.spent_usd = spent_usd
+        self.reserved_usd = reserved_usd
+        self.limit_usd = limit_usd
+        super().__init__(
+            f"daily budget for user {user_id!r} would be exceeded: spent ${spent_usd:.4f}, "
+            f"this request may cost up to ${reserved_usd:.4f}, limit ${limit_usd:.4f}. "
+            f"The request was not sent. Raise daily_budget_usd, lower max_tokens, or wait for the next day (UTC)."
+        )
+
+
+class StoreLocked(ConvolabError):
+    """A database file is locked by another process."""
+
+
+class ConfigurationError(ConvolabError):
+    """A missing optional dependency or an invalid setting."""
