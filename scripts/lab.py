@@ -65,9 +65,10 @@ def main() -> int:
     if not (ROOT / notebook).exists():
         print(f"convolab: {notebook} not found under {ROOT}", file=sys.stderr)
         return 1
+    root_flag = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
     if not headless():
         os.chdir(ROOT)
-        os.execv(JUPYTER, [JUPYTER, "lab", notebook])
+        os.execv(JUPYTER, [JUPYTER, "lab", *root_flag, notebook])
 
     port, token = free_port(), secrets.token_hex(16)
     runtime = tempfile.mkdtemp(prefix="convolab-lab-")
@@ -75,7 +76,7 @@ def main() -> int:
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=runtime)
     cmd = [
         JUPYTER, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}", *root_flag,
     ]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -1,0 +1,53 @@
+"""The two-command set-up a newcomer relies on: README, Makefile, .ci/run and `make lab`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def code_blocks(markdown: str) -> list[str]:
+    return [b.strip() for b in re.findall(r"```[a-z]*\n(.*?)```", markdown, flags=re.S)]
+
+
+def test_readme_opens_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    before_prose = readme.split("\n\n", 3)
+    assert before_prose[0].startswith("# convolab")
+    assert code_blocks(readme)[:2] == ["make lab", "make test"]
+    first_prose = readme.index("`make lab` sets")
+    assert readme.index("make test") < first_prose
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    script = (ROOT / ".ci" / "run").read_text()
+    commands = [ln.strip() for ln in script.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert commands[-1] == "make test"
+    assert not any(c.startswith(("pip ", "python ", "pytest")) for c in commands), commands
+
+
+def test_makefile_lists_its_targets_in_help():
+    out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for target in ("setup", "lab", "test"):
+        assert re.search(rf"make {target}\s+\S", out), out
+
+
+def test_make_lab_headless_starts_jupyter_and_exits_zero():
+    env = dict(os.environ, CI="true")
+    proc = subprocess.run([sys.executable, "scripts/lab.py", "notebooks/00_quickstart.ipynb"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"http://127\.0\.0\.1:\d+/lab/tree/notebooks/00_quickstart\.ipynb", proc.stdout)
+
+
+def test_make_lab_reports_a_missing_notebook():
+    env = dict(os.environ, CI="true")
+    proc = subprocess.run([sys.executable, "scripts/lab.py", "notebooks/nope.ipynb"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "notebooks/nope.ipynb not found" in proc.stderr
