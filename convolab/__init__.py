@@ -9,6 +9,7 @@ Start with ``notebooks/00_quickstart.ipynb``; the layers are drawn in ``docs/arc
 
 from importlib.metadata import PackageNotFoundError, version
 
+from convolab.clients import async_client, client, client_kind
 from convolab.errors import (
     BudgetExceeded,
     ConfigurationError,
@@ -47,6 +48,9 @@ __all__ = [
     "Turn",
     "UnknownModel",
     "__version__",
+    "async_client",
+    "client",
+    "client_kind",
     "group_turns",
     "tool_exchanges",
 ]

@@ -110,7 +110,7 @@ class Message:
     input_tokens: int = 0
     output_tokens: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
-    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False, init=False, compare=False)
 
     def __post_init__(self) -> None:
         self.role = as_role(self.role)
@@ -150,6 +150,7 @@ class Message:
 
 
 MessageLike = Message | Mapping[str, Any]
+MESSAGE_FIELDS = frozenset({"id", "seq", "created_at", "input_tokens", "output_tokens", "metadata"})
 
 
 def role_of(message: MessageLike) -> str:
@@ -309,6 +310,11 @@ class Conversation:
                                       metadata=dict(m.metadata)))
             else:
                 extra = {k: v for k, v in m.items() if k not in ("role", "content")}
+                unknown = sorted(set(extra) - MESSAGE_FIELDS)
+                if unknown:
+                    raise InvalidConversation(
+                        f"unknown message field(s) {unknown}: a message dict takes role, content and "
+                        f"optionally {sorted(MESSAGE_FIELDS)}")
                 added.append(self.add(m["role"], m["content"], **extra))
         return added
 

@@ -1,0 +1,15 @@
+"""Context strategies: given a conversation, decide what the next request sends.
+
+| class | name | what it sends |
+|---|---|---|
+| ``FullHistory()`` | full | everything, cached so each turn reads the previous prefix |
+| ``SlidingWindow(max_turns=, budget_tokens=)`` | sliding | the last turns that fit |
+
+All share ``Payload`` and the rules in ``convolab.strategies.base``.
+"""
+
+from convolab.strategies.base import BaseStrategy, CachePlan, Payload, Strategy
+from convolab.strategies.full import FullHistory
+from convolab.strategies.sliding import SlidingWindow
+
+__all__ = ["BaseStrategy", "CachePlan", "FullHistory", "Payload", "SlidingWindow", "Strategy"]

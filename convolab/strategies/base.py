@@ -1,0 +1,239 @@
+"""What every strategy shares: the ``Strategy`` protocol, the ``Payload`` it builds, and the
+finishing steps (repair, cache breakpoints, counting, budget and window checks) that make
+every payload valid for the strict API and honest about its cost.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from convolab import catalog
+from convolab.errors import ContextOverflow
+from convolab.history import HistoryIndex
+from convolab.model import Conversation, Message, Turn
+from convolab.repair import RepairReport, repair_messages
+from convolab.tokens import TokenCounter
+
+EPHEMERAL = {"type": "ephemeral"}
+
+
+@dataclass
+class CachePlan:
+    """Where a payload puts its cache breakpoints and what it expects the cache to do.
+
+    ``expected_read`` is the prefix (in tokens) that should be read from the cache if the
+    previous payload of the same strategy was sent within the TTL; ``expected_write`` is what
+    should be written after it. The simulator's usage shows whether that happened.
+    """
+
+    breakpoints: list[str] = field(default_factory=list)
+    stable_prefix_tokens: int = 0
+    expected_read: int = 0
+    expected_write: int = 0
+
+
+@dataclass
+class Payload:
+    """The exact request a strategy built, and what it is made of.
+
+    ``request`` is the keyword arguments for ``client.messages.create`` (for
+    ``client.beta.messages.create`` when ``betas`` is not empty). ``input_tokens`` is what
+    the API will bill as input (system and tools included); ``breakdown`` splits it into
+    system / tools / summary / memory / retrieved / recent; ``left_out`` lists the ids of
+    stored messages not sent.
+    """
+
+    strategy: str
+    request: dict[str, Any]
+    input_tokens: int
+    breakdown: dict[str, int]
+    left_out: list[str]
+    sent: list[str]
+    cache: CachePlan
+    repair: RepairReport
+    betas: list[str] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.request["messages"]
+
+    def create(self, client: Any, **extra: Any) -> Any:
+        """Send the request with ``client`` (sync) and return the SDK's ``Message``."""
+        if self.betas:
+            return client.beta.messages.create(**self.request, betas=self.betas, **extra)
+        return client.messages.create(**self.request, **extra)
+
+    async def acreate(self, client: Any, **extra: Any) -> Any:
+        """Send the request with an ``AsyncAnthropic`` client."""
+        if self.betas:
+            return await client.beta.messages.create(**self.request, betas=self.betas, **extra)
+        return await client.messages.create(**self.request, **extra)
+
+    def to_json(self, indent: int = 2) -> str:
+        """The request as JSON, exactly as the SDK will send it (for inspectors and docs)."""
+        return json.dumps(self.request, indent=indent, ensure_ascii=False)
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """Decides what the next request sends. Never mutates the conversation."""
+
+    name: str
+
+    def build(self, conversation: Conversation, *, client: Any = None) -> Payload: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def load_state(self, state: dict[str, Any]) -> None: ...
+
+    def observe(self, turn: Turn, *, client: Any = None) -> None: ...
+
+
+def default_counter() -> TokenCounter:
+    """The simulator's own counting: local, exact for the simulator, close for the real API."""
+    from convolab.sim import SimTokenCounter
+
+    return SimTokenCounter()
+
+
+class BaseStrategy:
+    """Shared machinery. Subclasses choose which messages (and extra context) to send."""
+
+    name: ClassVar[str] = "base"
+
+    def __init__(self, *, model: str | None = None, max_tokens: int = 1024,
+                 counter: TokenCounter | None = None, cache: bool = True, cache_ttl: str = "5m"):
+        self.model = model
+        self.max_tokens = max_tokens
+        self.counter = counter or default_counter()
+        self.cache = cache
+        self.cache_ttl = cache_ttl
+        self._indexes: dict[str, HistoryIndex] = {}
+        self._last: tuple[str, list[str], int, int] | None = None  # (prefix key, sent ids, stable, total)
+
+    # -- protocol defaults ---------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"strategy": self.name, "version": 1}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if state and state.get("strategy") not in (None, self.name):
+            raise ValueError(f"state belongs to strategy {state.get('strategy')!r}, not {self.name!r}")
+
+    def observe(self, turn: Turn, *, client: Any = None) -> None:
+        """Nothing to learn by default."""
+
+    # -- helpers -------------------------------------------------------------------------
+    def model_for(self, conversation: Conversation) -> str:
+        return self.model or conversation.model
+
+    def index(self, conversation: Conversation) -> HistoryIndex:
+        idx = self._indexes.get(conversation.session_id)
+        if idx is None or idx.conversation is not conversation:
+            idx = self._indexes[conversation.session_id] = HistoryIndex(conversation, self.counter,
+                                                                        self.model_for(conversation))
+        return idx
+
+    def window_limit(self, model: str) -> int:
+        """Input tokens the model's window leaves after reserving ``max_tokens`` for the reply."""
+        return catalog.get_model(model).context_window - self.max_tokens
+
+    def fixed_tokens(self, conversation: Conversation, model: str, extra_system: list[dict[str, Any]]) -> dict[str, int]:
+        """Tokens of what every request carries: system prompt, tools, extra system blocks."""
+        system = self.counter.count_system(conversation.system_prompt or None, model=model)
+        tools = self.counter.count_tools(conversation.tools, model=model)
+        extra = sum(self.counter.count_system([b], model=model) - self.counter.count_system(None, model=model)
+                    for b in extra_system)
+        return {"system": system, "tools": tools, "extra": extra}
+
+    def finish(self, conversation: Conversation, *, start: int, end: int | None = None,
+               extra_system: list[tuple[str, dict[str, Any]]] = (), prefix_messages: list[Message] = (),
+               retrieved: int = 0, budget: int | None = None, extra_request: dict[str, Any] | None = None,
+               betas: list[str] | None = None) -> Payload:
+        """Build the payload from ``conversation.messages[start:end]`` plus extra context.
+
+        ``extra_system`` are ``(label, text block)`` pairs appended to the system prompt (a
+        summary, a memory); ``prefix_messages`` are older messages sent before the window
+        (retrieved turns), ``retrieved`` their token count.
+        """
+        model = self.model_for(conversation)
+        msgs = conversation.messages
+        end = len(msgs) if end is None else end
+        window = [*prefix_messages, *msgs[start:end]]
+        api_msgs, report = repair_messages(window, for_request=True)
+        system_blocks = self._system_blocks(conversation, [b for _, b in extra_system])
+        breakpoints = []
+        if self.cache and system_blocks:
+            system_blocks[-1] = {**system_blocks[-1], "cache_control": self._cc()}
+            breakpoints.append("system")
+        request: dict[str, Any] = {"model": model, "max_tokens": self.max_tokens, "messages": api_msgs}
+        if system_blocks:
+            request["system"] = system_blocks
+        if conversation.tools:
+            request["tools"] = conversation.tools
+        if self.cache:
+            request["cache_control"] = self._cc()
+            breakpoints.append("last message (automatic)")
+        if extra_request:
+            request.update(extra_request)
+
+        idx = self.index(conversation)
+        fixed = self.fixed_tokens(conversation, model, [b for _, b in extra_system])
+        if report.is_clean and not prefix_messages:
+            recent = idx.tokens(start, end)
+        else:
+            recent = sum(self.counter.count_message(m, model=model) for m in api_msgs) - retrieved
+        total = fixed["system"] + fixed["tools"] + fixed["extra"] + retrieved + recent
+        limit = self.window_limit(model) if budget is None else min(budget, self.window_limit(model))
+        if total > limit:
+            raise ContextOverflow(total, limit, what=f"the {self.name} payload",
+                                  hint=self._overflow_hint(budget))
+        breakdown = {"system": fixed["system"], "tools": fixed["tools"], "summary": 0, "memory": 0,
+                     "retrieved": retrieved, "recent": recent}
+        for label, block in extra_system:
+            breakdown[label] = breakdown.get(label, 0) + (
+                self.counter.count_system([block], model=model) - self.counter.count_system(None, model=model))
+        sent_ids = [m.id for m in window]
+        sent = set(sent_ids)
+        stable = fixed["system"] + fixed["tools"] + fixed["extra"]
+        key = json.dumps([system_blocks, conversation.tools], sort_keys=True, default=str)
+        plan = CachePlan(breakpoints, stable, 0, 0)
+        if self.cache:
+            plan.expected_read, plan.expected_write = self._expect(key, sent_ids, stable, total, model)
+            self._last = (key, sent_ids, stable, total)
+        return Payload(self.name, request, total, breakdown, [m.id for m in msgs[:end] if m.id not in sent],
+                       sent_ids, plan, report, betas or [])
+
+    def _expect(self, key: str, sent_ids: list[str], stable: int, total: int, model: str) -> tuple[int, int]:
+        """Expected cache read and write if the previous build was sent within the TTL.
+
+        Same system/tools and the previous messages still at the front: the automatic
+        breakpoint reads the whole previous prompt. Same system/tools only: the system
+        breakpoint reads the stable prefix. Prefixes under the model's minimum are not cached.
+        """
+        minimum = catalog.get_model(model).min_cacheable_tokens
+        read = 0
+        if self._last is not None and self._last[0] == key:
+            _, prev_ids, prev_stable, prev_total = self._last
+            if prev_ids and sent_ids[:len(prev_ids)] == prev_ids and prev_total >= minimum:
+                read = prev_total
+            elif prev_stable >= minimum:
+                read = prev_stable
+        write = total - read if total >= minimum else 0
+        return read, write
+
+    def _cc(self) -> dict[str, Any]:
+        return {"type": "ephemeral", "ttl": self.cache_ttl} if self.cache_ttl != "5m" else dict(EPHEMERAL)
+
+    @staticmethod
+    def _system_blocks(conversation: Conversation, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        sp = conversation.system_prompt
+        blocks = [{"type": "text", "text": sp}] if isinstance(sp, str) and sp else [dict(b) for b in sp or []]
+        return blocks + [dict(b) for b in extra]
+
+    def _overflow_hint(self, budget: int | None) -> str:
+        if budget is None:
+            return ("The whole history no longer fits the model's window: use a budgeted strategy "
+                    "(SlidingWindow, Summarizing, ...) or lower max_tokens.")
+        return "Raise budget_tokens, lower max_tokens, or shorten the newest message."

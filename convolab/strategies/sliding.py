@@ -1,0 +1,48 @@
+"""``SlidingWindow``: the last N turns, or as many whole turns as fit a token budget."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from convolab.errors import ContextOverflow
+from convolab.model import Conversation
+from convolab.strategies.base import BaseStrategy, Payload
+
+
+class SlidingWindow(BaseStrategy):
+    """Recent turns only, cut at turn boundaries (never inside a tool exchange).
+
+    ``max_turns`` keeps the chapter's meaning (the last N user turns with their replies);
+    ``budget_tokens`` caps everything billed as input: system prompt, tools and the window.
+    With both, the tighter one wins. Older turns are dropped entirely: a fact from turn 3 is
+    gone once the window has moved past it.
+    """
+
+    name: ClassVar[str] = "sliding"
+
+    def __init__(self, max_turns: int | None = None, budget_tokens: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if max_turns is None and budget_tokens is None:
+            max_turns = 10
+        if max_turns is not None and max_turns < 1:
+            raise ValueError("max_turns must be at least 1")
+        self.max_turns = max_turns
+        self.budget_tokens = budget_tokens
+
+    def build(self, conversation: Conversation, *, client: Any = None) -> Payload:
+        model = self.model_for(conversation)
+        fixed = self.fixed_tokens(conversation, model, [])
+        room = self.window_limit(model) if self.budget_tokens is None else min(self.budget_tokens, self.window_limit(model))
+        available = room - fixed["system"] - fixed["tools"]
+        idx = self.index(conversation)
+        w = idx.window(max_turns=self.max_turns, budget_tokens=max(available, 0))
+        if w.empty:
+            starts = idx.turn_starts
+            last_start = starts[-1] if starts else 0
+            needed = fixed["system"] + fixed["tools"] + idx.tokens(last_start)
+            raise ContextOverflow(needed, room, hint="The system prompt, tools and the newest turn alone exceed "
+                                  "budget_tokens; raise it or shorten the newest message.")
+        return self.finish(conversation, start=w.start, budget=self.budget_tokens)
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "max_turns": self.max_turns, "budget_tokens": self.budget_tokens}

@@ -1,0 +1,165 @@
+"""FullHistory and SlidingWindow against the strict simulator."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convolab import ContextOverflow, Conversation
+from convolab.sim import ManualClock, Simulator
+from convolab.strategies import FullHistory, SlidingWindow, Strategy
+
+MODEL = "claude-sonnet-4-6"
+TOOLS = [{"name": "lookup", "description": "Look something up", "input_schema": {
+    "type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}]
+
+
+def chat(turns: int, *, tools_every: int = 0, words: int = 30, system: str = "You are helpful.") -> Conversation:
+    conv = Conversation(system_prompt=system, model=MODEL, tools=TOOLS if tools_every else None)
+    for t in range(turns):
+        conv.add("user", f"Turn {t}: " + " ".join(f"w{t}_{k}" for k in range(words)))
+        if tools_every and t % tools_every == 0:
+            conv.add("assistant", [{"type": "text", "text": "Let me check."},
+                                   {"type": "tool_use", "id": f"toolu_{t}", "name": "lookup", "input": {"q": str(t)}}])
+            conv.add("user", [{"type": "tool_result", "tool_use_id": f"toolu_{t}", "content": f"result {t}"}])
+        conv.add("assistant", f"Answer to turn {t}.")
+    conv.add("user", "What now?")
+    return conv
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    return Simulator(clock=ManualClock())
+
+
+def billed(sim: Simulator, payload) -> int:
+    return sim.count({k: v for k, v in payload.request.items() if k != "max_tokens"})
+
+
+def test_both_satisfy_the_protocol():
+    assert isinstance(FullHistory(), Strategy) and isinstance(SlidingWindow(), Strategy)
+    assert (FullHistory.name, SlidingWindow.name) == ("full", "sliding")
+
+
+def test_full_history_sends_everything_and_counts_it_exactly(sim: Simulator):
+    conv = chat(12, tools_every=4)
+    p = FullHistory().build(conv)
+    assert len(p.messages) == len(conv) and p.left_out == []
+    assert p.input_tokens == billed(sim, p)
+    assert p.breakdown["system"] + p.breakdown["tools"] + p.breakdown["recent"] == p.input_tokens
+    r = p.create(sim.client())
+    assert r.usage.input_tokens + r.usage.cache_creation_input_tokens == p.input_tokens
+
+
+def test_full_history_reads_the_previous_turn_from_cache(sim: Simulator):
+    conv = chat(60, words=40)
+    strategy, client = FullHistory(), sim.client()
+    first = strategy.build(conv)
+    r1 = first.create(client)
+    conv.add("assistant", r1.content[0].text)
+    conv.add("user", "And then?")
+    sim.clock.advance(30)
+    second = strategy.build(conv)
+    assert second.cache.expected_read == first.input_tokens
+    r2 = second.create(client)
+    assert r2.usage.cache_read_input_tokens == second.cache.expected_read
+    assert r2.usage.cache_creation_input_tokens == second.input_tokens - second.cache.expected_read
+
+
+def test_full_history_refuses_an_over_window_request():
+    conv = Conversation(model="claude-haiku-4-5")
+    conv.add("user", "lorem " * 260_000)
+    with pytest.raises(ContextOverflow, match="over by"):
+        FullHistory().build(conv)
+
+
+def test_sliding_window_by_turns_starts_on_a_plain_user_message(sim: Simulator):
+    conv = chat(20, tools_every=3)
+    p = SlidingWindow(max_turns=4).build(conv)
+    first = p.messages[0]
+    assert first["role"] == "user" and isinstance(first["content"], str)
+    plain_users = [m for m in p.messages if m["role"] == "user" and isinstance(m["content"], str)]
+    assert len(plain_users) == 4
+    p.create(sim.client())  # accepted by the strict simulator
+    assert set(p.left_out).isdisjoint(p.sent)
+    assert len(p.left_out) + len(p.sent) == len(conv)
+
+
+@settings(deadline=None)
+@given(turns=st.integers(1, 40), tools_every=st.integers(0, 4), budget=st.integers(200, 3000))
+def test_sliding_budget_is_never_exceeded_and_tool_pairs_stay_whole(turns, tools_every, budget):
+    sim = Simulator(clock=ManualClock())
+    conv = chat(turns, tools_every=tools_every, words=20)
+    strategy = SlidingWindow(budget_tokens=budget)
+    try:
+        p = strategy.build(conv)
+    except ContextOverflow as e:
+        assert e.needed > budget
+        return
+    assert billed(sim, p) <= p.input_tokens <= budget
+    uses = {b["id"] for m in p.messages if isinstance(m["content"], list) for b in m["content"] if b["type"] == "tool_use"}
+    results = {b["tool_use_id"] for m in p.messages if isinstance(m["content"], list) for b in m["content"]
+               if b["type"] == "tool_result"}
+    assert uses == results
+    p.create(sim.client())
+
+
+def test_planted_early_fact_is_dropped_by_the_window():
+    conv = Conversation(system_prompt="Be brief.", model=MODEL)
+    conv.add("user", "My locker code is 4417.")
+    conv.add("assistant", "Noted.")
+    for t in range(30):
+        conv.add("user", f"Small talk {t}.")
+        conv.add("assistant", "Sure.")
+    conv.add("user", "What is my locker code?")
+    full = FullHistory().build(conv)
+    window = SlidingWindow(max_turns=5).build(conv)
+    assert "4417" in full.to_json() and "4417" not in window.to_json()
+
+
+def test_sliding_overflow_says_by_how_much():
+    conv = Conversation(system_prompt="x " * 500, model=MODEL)
+    conv.add("user", "hello " * 50)
+    with pytest.raises(ContextOverflow) as info:
+        SlidingWindow(budget_tokens=100).build(conv)
+    assert info.value.over_by > 0 and info.value.available == 100
+
+
+def test_build_never_mutates_the_conversation():
+    conv = chat(10, tools_every=2)
+    before = [(m.id, m.role, repr(m.content)) for m in conv]
+    FullHistory().build(conv)
+    SlidingWindow(max_turns=2).build(conv)
+    assert [(m.id, m.role, repr(m.content)) for m in conv] == before
+
+
+def test_state_round_trips():
+    s = SlidingWindow(max_turns=3, budget_tokens=900)
+    t = SlidingWindow(max_turns=3, budget_tokens=900)
+    t.load_state(s.state())
+    assert t.state() == s.state()
+    with pytest.raises(ValueError, match="belongs to strategy"):
+        t.load_state(FullHistory().state())
+
+
+def test_sliding_build_work_does_not_grow_with_history():
+    """The work per build (messages counted) stays flat once the history is indexed."""
+    from convolab.sim import SimTokenCounter
+
+    class Counting(SimTokenCounter):
+        calls = 0
+
+        def count_message(self, message, *, model):
+            Counting.calls += 1
+            return super().count_message(message, model=model)
+
+    big = chat(5000)
+    s = SlidingWindow(max_turns=5, counter=Counting())
+    s.build(big)  # indexes 10,001 messages once
+    big.add("assistant", "ok")
+    big.add("user", "and now?")
+    Counting.calls = 0
+    p = s.build(big)
+    assert len(p.sent) == 2 * 4 + 1  # four whole turns and the new user message
+    assert Counting.calls <= 2 + len(p.sent)
