@@ -28,6 +28,7 @@ from convolab.model import (
     group_turns,
     tool_exchanges,
 )
+from convolab.repair import RepairReport, repair_messages
 
 try:
     __version__ = version("convolab")
@@ -43,6 +44,7 @@ __all__ = [
     "InvalidConversation",
     "Message",
     "NotFound",
+    "RepairReport",
     "Role",
     "StoreLocked",
     "Turn",
@@ -52,5 +54,6 @@ __all__ = [
     "client",
     "client_kind",
     "group_turns",
+    "repair_messages",
     "tool_exchanges",
 ]

@@ -51,3 +51,15 @@ def test_make_lab_reports_a_missing_notebook():
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "notebooks/nope.ipynb not found" in proc.stderr
+
+
+def test_readme_example_prints_what_the_readme_says():
+    """The README's example runs as shown, offline, and its printed output is the one quoted."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```(\w*)\n(.*?)```", readme, flags=re.S)
+    i = next(k for k, (lang, _) in enumerate(blocks) if lang == "python")
+    code, expected = blocks[i][1], blocks[i + 1][1]
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout == expected

@@ -38,6 +38,17 @@ def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+_PLAIN_TEXT_KEYS = ({"type", "text"}, {"type", "text", "cache_control"})
+
+
+def unit_key(block: dict[str, Any]) -> str:
+    """A string equal for equal content (``cache_control`` ignored): the text itself for a
+    plain text block (the common case, and no JSON encoding), canonical JSON otherwise."""
+    if block.get("type") == "text" and block.keys() in _PLAIN_TEXT_KEYS and isinstance(block["text"], str):
+        return "\x01" + block["text"]
+    return canonical(strip_cache_control(block))
+
+
 def strip_cache_control(block: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in block.items() if k != "cache_control"} if "cache_control" in block else block
 
@@ -143,7 +154,7 @@ def flatten(model: str, tok: Tokenizer, *, tools: list[dict[str, Any]], system: 
 
     def add(where: str, kind: str, obj: dict[str, Any], extra: int, prefix: str = "") -> None:
         nonlocal h, total
-        canon = canonical(strip_cache_control(obj))
+        canon = unit_key(obj)
         n = _unit_tokens(tok, kind, obj, canon) + extra
         total += n
         h = hashlib.blake2b(h + (prefix + canon).encode(), digest_size=16).digest()

@@ -247,7 +247,9 @@ def _answer(parts: _Parts) -> str:
     for h in hits[:3]:
         if h.score >= 0.6 * best and h.text not in seen:
             seen.add(h.text)
-            chosen.append(_render(h, temporal))
+            rendered = _render(h, temporal)
+            if not any(rendered in c or c in rendered for c in chosen):  # no sentence twice
+                chosen.append(rendered)
     return "From our conversation: " + " ".join(chosen)
 
 

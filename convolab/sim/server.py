@@ -22,7 +22,7 @@ import httpx2
 from convolab import catalog
 from convolab.errors import UnknownModel
 from convolab.sim import context as cm
-from convolab.sim.billing import Prompt, block_tokens, canonical, flatten
+from convolab.sim.billing import Prompt, block_tokens, flatten
 from convolab.sim.cache import CacheUsage, PromptCache
 from convolab.sim.clock import Clock, SystemClock
 from convolab.sim.faults import FaultPlan, Latency, SimulatedTimeout
@@ -76,6 +76,7 @@ class Simulator:
         self.keep_history = keep_history
         self._lock = threading.Lock()
         self._tokenizers: dict[str, Tokenizer] = {}
+        self._body_digest = ""
 
     # -- clients ---------------------------------------------------------------------------
     def client(self, *, max_retries: int = 2, **kwargs: Any) -> anthropic.Anthropic:
@@ -117,6 +118,7 @@ class Simulator:
                     except json.JSONDecodeError as e:
                         raise invalid(f"request body is not valid JSON: {e.msg}") from None
                 betas = {b.strip() for b in (headers or {}).get("anthropic-beta", "").split(",") if b.strip()}
+                self._body_digest = hashlib.blake2b(body or b"", digest_size=10).hexdigest()
                 status, data, stream = self._route(method, path, query, payload, betas)
             except ApiError as e:
                 self._record(Exchange(path, e.status, error=e.message, request=payload if isinstance(payload, dict) else None))
@@ -242,7 +244,7 @@ class Simulator:
             self.clock.advance(seconds)
             if self.real_sleep:
                 time.sleep(seconds)
-        msg_id = "msg_sim_" + hashlib.blake2b(canonical(payload).encode(), digest_size=10).hexdigest()
+        msg_id = "msg_sim_" + self._body_digest  # same request bytes, same id
         message = {"id": msg_id, "type": "message", "role": "assistant", "model": payload["model"],
                    "content": blocks, "stop_reason": stop_reason, "stop_sequence": stop_seq,
                    "usage": usage_json(usage, out)}
