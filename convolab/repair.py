@@ -48,7 +48,9 @@ block dicts, so nothing repair built aliases a list or block of the input. Value
 blocks (a ``cache_control`` dict, a tool_result's content, an image source) are always
 shared. So treat output content as read-only: to add a cache breakpoint, build a new
 block and a new list (``{**blocks[-1], "cache_control": ...}``), never set keys in place.
-One linear pass, no deep copies: 10,000 valid messages take a few milliseconds.
+One linear pass, no deep copies: 10,000 valid messages take about 10 ms on a slow shared
+2-core machine, about as long as ``[m.to_api() for m in messages]``; long runs of one role
+merge in linear time (strings are joined once).
 """
 
 from __future__ import annotations
@@ -381,6 +383,8 @@ def repair_messages(messages: Iterable[Message | Mapping[str, Any]],
     for i, m in enumerate(messages):
         if type(m) is dict and isinstance(r := m.get("role"), str) and r in _ROLES and "content" in m:
             role, content = _ROLES[r], m["content"]  # the fast path; Role members match too
+        elif type(m) is Message:
+            role, content = m.role._value_, m.content  # ``.value`` is a slow enum property
         else:
             role, content = _read(m, i)
         copied = False
