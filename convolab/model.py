@@ -247,19 +247,20 @@ class ToolExchange:
 
 
 def tool_exchanges(messages: Sequence[MessageLike]) -> list[ToolExchange]:
-    """Every tool call in ``messages`` with the index of the message holding its result."""
-    answered: dict[str, int] = {}
+    """Every tool call in ``messages`` with the index of the message holding its result
+    (the first result after the call; an id used again later is matched again)."""
+    results: dict[str, list[int]] = {}
     for i, m in enumerate(messages):
         for tid in tool_result_ids(m):
-            answered.setdefault(tid, i)
+            results.setdefault(tid, []).append(i)
     out = []
     for i, m in enumerate(messages):
         if role_of(m) != "assistant":
             continue
         for b in blocks_of(m):
             if b.get("type") == "tool_use" and "id" in b:
-                r = answered.get(b["id"])
-                out.append(ToolExchange(b["id"], b.get("name", ""), i, r if r is not None and r > i else None))
+                r = next((k for k in results.get(b["id"], ()) if k > i), None)
+                out.append(ToolExchange(b["id"], b.get("name", ""), i, r))
     return out
 
 
@@ -284,7 +285,16 @@ class Conversation:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._by_id = {m.id: m for m in self.messages}
+        self._by_id: dict[str, Message] = {}
+        last_seq = -1
+        for m in self.messages:
+            if m.id in self._by_id:
+                raise InvalidConversation(f"message id {m.id!r} appears twice in conversation {self.session_id!r}")
+            if m.seq <= last_seq:
+                raise InvalidConversation(f"message {m.id!r} has seq {m.seq} after seq {last_seq}: "
+                                          "messages must be in increasing seq order")
+            self._by_id[m.id] = m
+            last_seq = m.seq
 
     def add(self, role: Role | str, content: Any, **kwargs: Any) -> Message:
         """Append a message and return it; ``kwargs`` go to ``Message`` (id, metadata, tokens)."""

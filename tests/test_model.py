@@ -312,3 +312,22 @@ def test_group_turns_never_splits_a_tool_pair(msgs):
     for ex in tool_exchanges(msgs):
         assert ex.result_index == ex.call_index + 1
         assert turn_of[ex.call_index] == turn_of[ex.result_index]
+
+
+def test_a_reused_tool_id_is_matched_to_the_result_after_each_call():
+    msgs = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "1"}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "2"}]},
+    ]
+    assert [(e.call_index, e.result_index) for e in tool_exchanges(msgs)] == [(1, 2), (3, 4)]
+
+
+def test_conversation_refuses_duplicate_ids_and_unordered_seq():
+    a = Message("user", "a", id="x", seq=0)
+    with pytest.raises(InvalidConversation, match="appears twice"):
+        Conversation(messages=[a, Message("assistant", "b", id="x", seq=1)])
+    with pytest.raises(InvalidConversation, match="increasing seq"):
+        Conversation(messages=[Message("user", "a", seq=3), Message("assistant", "b", seq=1)])

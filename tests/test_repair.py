@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import time
 from typing import Any
 
 import anthropic.types as sdk
@@ -392,33 +391,21 @@ def _valid_long(n: int) -> list:
     return [*msgs, U("last")]
 
 
-def _best_of(runs: int, fn) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def test_ten_thousand_valid_messages_repair_fast():
+def test_ten_thousand_valid_messages_come_back_clean():
+    """Speed is measured by benchmarks/bench_repair.py; this checks the long case's result."""
     msgs = _valid_long(10_000)
     objs = [Message(m["role"], m["content"]) for m in msgs]
     for data in (msgs, objs):
         fixed, report = repair_messages(data, for_request=True)
         assert report.is_clean and len(fixed) == len(data)
-        # a few ms on a workstation; the bound only catches accidental quadratic work
-        assert _best_of(3, lambda d=data: repair_messages(d, for_request=True)) < 0.25
 
 
-def test_a_long_run_of_one_role_merges_in_linear_time():
+def test_a_long_run_of_one_role_merges_into_one_message():
     n = 5_000
     msgs = [U(f"line {i} " + "x" * 200) for i in range(n)]
-    t = _best_of(1, lambda: repair_messages(msgs))
     fixed, report = repair_messages(msgs)
     assert len(fixed) == 1 and fixed[0]["content"].count("\n\n") == n - 1
     assert len(report.merged) == 1 and len(report.merged[0].absorbed) == n - 1
-    assert t < 0.25
 
 
 # -- properties ------------------------------------------------------------------------------
