@@ -38,13 +38,12 @@ def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-_PLAIN_TEXT_KEYS = ({"type", "text"}, {"type", "text", "cache_control"})
-
-
 def unit_key(block: dict[str, Any]) -> str:
     """A string equal for equal content (``cache_control`` ignored): the text itself for a
     plain text block (the common case, and no JSON encoding), canonical JSON otherwise."""
-    if block.get("type") == "text" and block.keys() in _PLAIN_TEXT_KEYS and isinstance(block["text"], str):
+    n = len(block)
+    if (block.get("type") == "text" and (n == 2 or (n == 3 and "cache_control" in block))
+            and isinstance(block.get("text"), str)):
         return "\x01" + block["text"]
     return canonical(strip_cache_control(block))
 
