@@ -130,6 +130,7 @@ class Prompt:
     units: list[Unit]
     total: int
     automatic: dict[str, Any] | None  # top-level cache_control, if any
+    message_ends: list[int]  # number of units up to the end of each message
 
 
 def _unit_tokens(tok: Tokenizer, kind: str, obj: dict[str, Any], canon: str) -> int:
@@ -143,13 +144,27 @@ def _unit_tokens(tok: Tokenizer, kind: str, obj: dict[str, Any], canon: str) -> 
 
 def flatten(model: str, tok: Tokenizer, *, tools: list[dict[str, Any]], system: list[dict[str, Any]],
             messages: list[dict[str, Any]], tool_choice: dict[str, Any] | None = None,
-            cache_control: dict[str, Any] | None = None) -> Prompt:
-    """Flatten a validated request into units (see the module docstring)."""
+            cache_control: dict[str, Any] | None = None, resume: Prompt | None = None,
+            resume_messages: int = 0) -> Prompt:
+    """Flatten a validated request into units (see the module docstring).
+
+    ``resume`` is an earlier prompt of the same model, tools, system and tool_choice whose
+    first ``resume_messages`` messages equal this request's: their units are reused, so a
+    conversation's unchanged history costs nothing to flatten again.
+    """
     units: list[Unit] = []
+    message_ends: list[int] = []
     h = hashlib.blake2b(f"{model}|{tok.generation}".encode(), digest_size=16).digest()
     total = REQUEST_OVERHEAD
     if tools:
         total += TOOLS_OVERHEAD[(tool_choice or {}).get("type", "auto")]
+    first_message = 0
+    if resume is not None and resume_messages > 0:
+        end = resume.message_ends[resume_messages - 1]
+        units = resume.units[:end]
+        message_ends = resume.message_ends[:resume_messages]
+        h, total = units[-1].digest, units[-1].end_tokens
+        first_message = resume_messages
 
     def add(where: str, kind: str, obj: dict[str, Any], extra: int, prefix: str = "") -> None:
         nonlocal h, total
@@ -160,13 +175,16 @@ def flatten(model: str, tok: Tokenizer, *, tools: list[dict[str, Any]], system: 
         units.append(Unit(where, n, total, h, obj.get("cache_control"),
                           obj.get("type") not in ("thinking", "redacted_thinking")))
 
-    for i, tool in enumerate(tools):
-        add(f"tools.{i}", "tool", tool, 0)
-    for i, block in enumerate(system):
-        add(f"system.{i}", "block", block, 0)
-    for i, m in enumerate(messages):
+    if not first_message:
+        for i, tool in enumerate(tools):
+            add(f"tools.{i}", "tool", tool, 0)
+        for i, block in enumerate(system):
+            add(f"system.{i}", "block", block, 0)
+    for i in range(first_message, len(messages)):
+        m = messages[i]
         for j, block in enumerate(m["content"]):
             first = j == 0
             add(f"messages.{i}.content.{j}", "block", block, MESSAGE_OVERHEAD if first else 0,
                 prefix=f"{m['role']}:" if first else "")
-    return Prompt(units, total, cache_control)
+        message_ends.append(len(units))
+    return Prompt(units, total, cache_control, message_ends)

@@ -42,7 +42,8 @@ def _default_responder() -> Responder:
 
 @dataclass
 class Exchange:
-    """What one request did, kept for tests and notebooks (``Simulator.history``)."""
+    """What one request did, kept for tests and notebooks (``Simulator.history``, the last
+    ``keep_history`` requests; the request body only with ``keep_requests=True``)."""
 
     path: str
     status: int
@@ -55,15 +56,17 @@ class Exchange:
 class Simulator:
     """A deterministic, strict, cache-aware stand-in for the Messages API.
 
-    >>> sim = Simulator(clock=ManualClock())            # doctest: +SKIP
-    >>> client = sim.client()
-    >>> client.messages.create(model="claude-sonnet-4-6", max_tokens=100,
-    ...                        messages=[{"role": "user", "content": "Hi"}]).usage
+    Options: ``clock`` (``SystemClock`` by default; ``ManualClock`` to move time by hand),
+    ``seed`` (fault draws and request ids), ``latency`` and ``faults`` (see
+    ``convolab.sim.faults``), ``responder`` (a function from request body to ``Reply``; the
+    default answers from the payload), ``real_sleep``, ``keep_history``/``keep_requests``.
+    ``client()`` and ``async_client()`` return real SDK clients that share this simulator's
+    prompt cache; ``count(body)`` is ``count_tokens`` without HTTP.
     """
 
     def __init__(self, *, clock: Clock | None = None, seed: int = 0, latency: Any = None,
                  faults: Any = None, responder: Responder | None = None, real_sleep: bool = False,
-                 keep_history: int = 1000):
+                 keep_history: int = 1000, keep_requests: bool = False):
         self.clock = clock or SystemClock()
         self.seed = seed
         self.cache = PromptCache()
@@ -74,9 +77,11 @@ class Simulator:
         self.requests = 0
         self.history: list[Exchange] = []
         self.keep_history = keep_history
+        self.keep_requests = keep_requests  # store each request body in history (memory-hungry)
         self._lock = threading.Lock()
         self._tokenizers: dict[str, Tokenizer] = {}
         self._body_digest = ""
+        self._last_flat: tuple[Any, list[dict[str, Any]], Prompt] | None = None
 
     # -- clients ---------------------------------------------------------------------------
     def client(self, *, max_retries: int = 2, **kwargs: Any) -> anthropic.Anthropic:
@@ -133,6 +138,8 @@ class Simulator:
         return httpx2.Response(status, json=data, headers={"request-id": rid})
 
     def _record(self, ex: Exchange) -> None:
+        if not self.keep_requests:
+            ex.request = None
         if self.keep_history:
             self.history.append(ex)
             del self.history[:-self.keep_history]
@@ -162,10 +169,7 @@ class Simulator:
     def _checked(self, payload: Any, endpoint: str, beta: bool) -> tuple[catalog.ModelSpec, Checked, Prompt]:
         spec = self._spec(payload.get("model") if isinstance(payload, dict) else None)
         checked = validate(payload, spec, endpoint=endpoint, beta=beta)
-        prompt = flatten(spec.id, self.tokenizer(spec), tools=checked.tools, system=checked.system,
-                         messages=checked.messages, tool_choice=payload.get("tool_choice"),
-                         cache_control=payload.get("cache_control"))
-        return spec, checked, prompt
+        return spec, checked, self._flatten(spec, checked, checked.messages, payload)
 
     def count(self, payload: dict[str, Any]) -> int:
         """Input tokens the request ``payload`` would be billed (what ``count_tokens`` returns)."""
@@ -182,9 +186,20 @@ class Simulator:
 
     def _flatten(self, spec: catalog.ModelSpec, checked: Checked, messages: list[dict[str, Any]],
                  payload: dict[str, Any]) -> Prompt:
-        return flatten(spec.id, self.tokenizer(spec), tools=checked.tools, system=checked.system,
-                       messages=messages, tool_choice=payload.get("tool_choice"),
-                       cache_control=payload.get("cache_control"))
+        """Flatten, reusing the units of the previous request's identical leading messages."""
+        key = (spec.id, (payload.get("tool_choice") or {}).get("type"), checked.tools, checked.system)
+        resume, same = None, 0
+        last = self._last_flat
+        if last is not None and last[0] == key:
+            prev_msgs, resume = last[1], last[2]
+            limit = min(len(prev_msgs), len(messages))
+            while same < limit and messages[same] == prev_msgs[same]:
+                same += 1
+        prompt = flatten(spec.id, self.tokenizer(spec), tools=checked.tools, system=checked.system,
+                         messages=messages, tool_choice=payload.get("tool_choice"),
+                         cache_control=payload.get("cache_control"), resume=resume, resume_messages=same)
+        self._last_flat = (key, messages, prompt)
+        return prompt
 
     def _edit(self, spec: catalog.ModelSpec, checked: Checked, prompt: Prompt, payload: dict[str, Any],
               betas: set[str], *, count_only: bool = False) -> tuple[Prompt, list[dict[str, Any]], dict[str, Any] | None]:
