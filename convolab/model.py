@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import json
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -335,6 +336,13 @@ class Conversation:
             from convolab.errors import NotFound
 
             raise NotFound("message", message_id, hint=f"It is not in conversation {self.session_id!r}.") from None
+
+    def index_of(self, message_id: str) -> int:
+        """Position of a message in ``messages`` (``NotFound`` if it is not there)."""
+        m = self.get(message_id)
+        if m.seq < len(self.messages) and self.messages[m.seq] is m:  # seq == position, the usual case
+            return m.seq
+        return bisect_left([x.seq for x in self.messages], m.seq)
 
     def __len__(self) -> int:
         return len(self.messages)

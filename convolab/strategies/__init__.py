@@ -4,6 +4,7 @@
 |---|---|---|
 | ``FullHistory()`` | full | everything, cached so each turn reads the previous prefix |
 | ``SlidingWindow(max_turns=, budget_tokens=)`` | sliding | the last turns that fit |
+| ``Summarizing(budget_tokens=, keep_recent_turns=)`` | summarizing | append-only summary of older turns, pinned requirements, recent turns |
 
 All share ``Payload`` and the rules in ``convolab.strategies.base``.
 """
@@ -11,5 +12,6 @@ All share ``Payload`` and the rules in ``convolab.strategies.base``.
 from convolab.strategies.base import BaseStrategy, CachePlan, Payload, Strategy
 from convolab.strategies.full import FullHistory
 from convolab.strategies.sliding import SlidingWindow
+from convolab.strategies.summarizing import Summarizing
 
-__all__ = ["BaseStrategy", "CachePlan", "FullHistory", "Payload", "SlidingWindow", "Strategy"]
+__all__ = ["BaseStrategy", "CachePlan", "FullHistory", "Payload", "SlidingWindow", "Strategy", "Summarizing"]

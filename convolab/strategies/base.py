@@ -88,7 +88,7 @@ class Strategy(Protocol):
 
     def load_state(self, state: dict[str, Any]) -> None: ...
 
-    def observe(self, turn: Turn, *, client: Any = None) -> None: ...
+    def observe(self, turn: Turn, *, client: Any = None, conversation: Conversation | None = None) -> None: ...
 
 
 def default_counter() -> TokenCounter:
@@ -121,8 +121,8 @@ class BaseStrategy:
         if state and state.get("strategy") not in (None, self.name):
             raise ValueError(f"state belongs to strategy {state.get('strategy')!r}, not {self.name!r}")
 
-    def observe(self, turn: Turn, *, client: Any = None) -> None:
-        """Nothing to learn by default."""
+    def observe(self, turn: Turn, *, client: Any = None, conversation: Conversation | None = None) -> None:
+        """Learn from the exchange just completed (``turn``); nothing to learn by default."""
 
     # -- helpers -------------------------------------------------------------------------
     def model_for(self, conversation: Conversation) -> str:
@@ -150,12 +150,14 @@ class BaseStrategy:
     def finish(self, conversation: Conversation, *, start: int, end: int | None = None,
                extra_system: list[tuple[str, dict[str, Any]]] = (), prefix_messages: list[Message] = (),
                retrieved: int = 0, budget: int | None = None, extra_request: dict[str, Any] | None = None,
-               betas: list[str] | None = None) -> Payload:
+               betas: list[str] | None = None, volatile_system: int = 0) -> Payload:
         """Build the payload from ``conversation.messages[start:end]`` plus extra context.
 
         ``extra_system`` are ``(label, text block)`` pairs appended to the system prompt (a
         summary, a memory); ``prefix_messages`` are older messages sent before the window
-        (retrieved turns), ``retrieved`` their token count.
+        (retrieved turns), ``retrieved`` their token count. The system breakpoint goes on the
+        last block before the ``volatile_system`` trailing blocks (the ones that change more
+        often), so the stable part stays cached when they change.
         """
         model = self.model_for(conversation)
         msgs = conversation.messages
@@ -164,9 +166,10 @@ class BaseStrategy:
         api_msgs, report = repair_messages(window, for_request=True)
         system_blocks = self._system_blocks(conversation, [b for _, b in extra_system])
         breakpoints = []
-        if self.cache and system_blocks:
-            system_blocks[-1] = {**system_blocks[-1], "cache_control": self._cc()}
-            breakpoints.append("system")
+        stable_end = len(system_blocks) - volatile_system
+        if self.cache and stable_end > 0:
+            system_blocks[stable_end - 1] = {**system_blocks[stable_end - 1], "cache_control": self._cc()}
+            breakpoints.append("system" if stable_end == 1 else f"system block {stable_end}")
         request: dict[str, Any] = {"model": model, "max_tokens": self.max_tokens, "messages": api_msgs}
         if system_blocks:
             request["system"] = system_blocks

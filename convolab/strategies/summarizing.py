@@ -1,0 +1,158 @@
+"""``Summarizing``: a running summary of older turns, plus recent turns verbatim.
+
+The summary grows by appending blocks, one per compression, each recording the message ids it
+covers and its version; earlier blocks are never rewritten, so the prefix (system prompt,
+summary blocks) stays in the prompt cache from one compression to the next. User requirements
+found in what a block covers ("must", "never", "please", ...) are pinned verbatim in a block of
+their own after the summaries (the chapter's pitfall 3: a requirement from turn 3 must survive
+to turn 15). Compression runs only past a clear threshold (``compress_at`` tokens of older,
+unsummarized history), with a cheaper ``summary_model``, in ``observe()`` after a reply, or in
+``build()`` when the history would not fit otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from convolab.errors import ContextOverflow
+from convolab.model import Conversation, Message, Turn, content_text
+from convolab.strategies.base import BaseStrategy, Payload
+
+SUMMARY_MARKER = "[convolab:summarize]"  # recognized by the simulator; plain text to real Claude
+REQUIREMENT = re.compile(r"\b(must|never|always|don't|do not|need to|needs to|require[sd]?|prefer|please)\b", re.I)
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass
+class SummaryBlock:
+    version: int
+    text: str
+    covers: list[str]  # message ids, in order
+    model: str
+
+
+@dataclass
+class Pin:
+    text: str
+    message_id: str
+
+
+class Summarizing(BaseStrategy):
+    """Older turns compressed into an append-only summary; recent turns sent verbatim.
+
+    ``budget_tokens`` caps everything billed as input; ``keep_recent_turns`` turns are never
+    summarized; ``compress_at`` (default: half the budget) is the size of the older,
+    unsummarized history that triggers a compression (the chapter's ``max_history_tokens``);
+    ``summary_model`` writes the summaries (the chapter used a cheaper model too).
+    """
+
+    name: ClassVar[str] = "summarizing"
+
+    def __init__(self, budget_tokens: int = 8000, keep_recent_turns: int = 4, *,
+                 summary_model: str = "claude-haiku-4-5", compress_at: int | None = None,
+                 summary_words: int = 150, max_pins: int = 20, **kwargs: Any):
+        super().__init__(**kwargs)
+        if keep_recent_turns < 1:
+            raise ValueError("keep_recent_turns must be at least 1")
+        self.budget_tokens = budget_tokens
+        self.keep_recent_turns = keep_recent_turns
+        self.summary_model = summary_model
+        self.compress_at = compress_at if compress_at is not None else budget_tokens // 2
+        self.summary_words = summary_words
+        self.max_pins = max_pins
+        self.summaries: list[SummaryBlock] = []
+        self.pins: list[Pin] = []
+        self.side_usage: list[tuple[str, Any]] = []  # (model, usage) of summary calls, for the ledger
+
+    # -- state -----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "summaries": [asdict(b) for b in self.summaries],
+                "pins": [asdict(p) for p in self.pins]}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.summaries = [SummaryBlock(**b) for b in state.get("summaries", [])]
+        self.pins = [Pin(**p) for p in state.get("pins", [])]
+
+    # -- helpers -----------------------------------------------------------------------------
+    def covered_until(self, conversation: Conversation) -> int:
+        """Index of the first message no summary covers."""
+        if not self.summaries:
+            return 0
+        return conversation.index_of(self.summaries[-1].covers[-1]) + 1
+
+    def _blocks(self) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+        blocks = [("summary", {"type": "text", "text": f"[Summary of earlier conversation, part {b.version}]\n{b.text}"})
+                  for b in self.summaries]
+        volatile = 0
+        if self.pins:
+            pinned = "\n".join(f"- {p.text}" for p in self.pins)
+            blocks.append(("summary", {"type": "text", "text": f"[Requirements the user stated earlier, verbatim]\n{pinned}"}))
+            volatile = 1
+        return blocks, volatile
+
+    def _recent_start(self, conversation: Conversation) -> int:
+        starts = self.index(conversation).turn_starts
+        return starts[-self.keep_recent_turns] if len(starts) >= self.keep_recent_turns else 0
+
+    def compress(self, conversation: Conversation, client: Any, *, upto: int | None = None) -> SummaryBlock | None:
+        """Summarize the unsummarized turns before the recent ones (or before ``upto``)."""
+        start = self.covered_until(conversation)
+        end = self._recent_start(conversation) if upto is None else upto
+        if end <= start:
+            return None
+        old = conversation.messages[start:end]
+        transcript = "\n".join(f"{'User' if m.role == 'user' else 'Assistant'}: {m.text}" for m in old if m.text.strip())
+        prompt = (f"{SUMMARY_MARKER} Summarize the key facts, decisions, names, numbers and dates of this part "
+                  f"of our conversation in at most {self.summary_words} words. Keep what the user requires "
+                  f"word for word.\n\n{transcript or '(no text)'}")
+        reply = client.messages.create(model=self.summary_model, max_tokens=self.summary_words * 3,
+                                       messages=[{"role": "user", "content": prompt}])
+        self.side_usage.append((self.summary_model, reply.usage))
+        text = " ".join(b.text for b in reply.content if getattr(b, "type", "") == "text").strip() or "(nothing to keep)"
+        block = SummaryBlock(len(self.summaries) + 1, text, [m.id for m in old], self.summary_model)
+        self.summaries.append(block)
+        self._pin(old)
+        return block
+
+    def _pin(self, messages: list[Message]) -> None:
+        seen = {p.text for p in self.pins}
+        for m in messages:
+            if m.role != "user":
+                continue
+            for sentence in SENTENCE.split(content_text(m.content)):
+                sentence = sentence.strip()
+                if sentence and REQUIREMENT.search(sentence) and sentence not in seen:
+                    self.pins.append(Pin(sentence, m.id))
+                    seen.add(sentence)
+        del self.pins[:-self.max_pins]  # the newest requirements win when there are too many
+
+    def _older_tokens(self, conversation: Conversation) -> int:
+        return self.index(conversation).tokens(self.covered_until(conversation), self._recent_start(conversation))
+
+    # -- protocol ----------------------------------------------------------------------------
+    def observe(self, turn: Turn, *, client: Any = None, conversation: Conversation | None = None) -> None:
+        """After a reply: compress if the older, unsummarized history passed ``compress_at``."""
+        if client is not None and conversation is not None and self._older_tokens(conversation) > self.compress_at:
+            self.compress(conversation, client)
+
+    def build(self, conversation: Conversation, *, client: Any = None) -> Payload:
+        model = self.model_for(conversation)
+        idx = self.index(conversation)
+        if client is not None and self._older_tokens(conversation) > self.compress_at:
+            self.compress(conversation, client)
+        extra, volatile = self._blocks()
+        fixed = self.fixed_tokens(conversation, model, [b for _, b in extra])
+        room = min(self.budget_tokens, self.window_limit(model))
+        available = room - fixed["system"] - fixed["tools"] - fixed["extra"]
+        start = self.covered_until(conversation)
+        w = idx.window(budget_tokens=max(available, 0), min_start=start)
+        if w.empty:
+            starts = idx.turn_starts
+            needed = fixed["system"] + fixed["tools"] + fixed["extra"] + idx.tokens(starts[-1] if starts else 0)
+            raise ContextOverflow(needed, room, hint="System prompt, summary and the newest turn exceed budget_tokens; "
+                                  "raise it, lower summary_words, or shorten the message.")
+        return self.finish(conversation, start=w.start, extra_system=extra, budget=self.budget_tokens,
+                           volatile_system=volatile)

@@ -1,0 +1,108 @@
+"""Summarizing: append-only summaries, pinned requirements, budget kept, cache prefix stable."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from convolab import Conversation
+from convolab.sim import ManualClock, Simulator
+from convolab.strategies import FullHistory, Summarizing
+
+MODEL = "claude-sonnet-4-6"
+
+
+def long_chat(turns: int) -> Conversation:
+    conv = Conversation(system_prompt="You are a project assistant.", model=MODEL)
+    conv.add("user", "I'm Priya. The report must always use metric units. Our budget is 4,200 euros.")
+    conv.add("assistant", "Understood: metric units, budget 4,200 euros.")
+    for t in range(turns):
+        conv.add("user", f"Status update {t}: task {t} moved forward and Omar reviewed draft {t} on day {t + 1}.")
+        conv.add("assistant", f"Noted update {t}.")
+    return conv
+
+
+def run(conv: Conversation, strategy, client, sim: Simulator, questions: list[str]):
+    payloads = []
+    for q in questions:
+        conv.add("user", q)
+        p = strategy.build(conv, client=client)
+        r = p.create(client)
+        conv.add("assistant", r.content)
+        strategy.observe(conv.turns()[-1], client=client, conversation=conv)
+        payloads.append((p, r))
+        sim.clock.advance(20)
+    return payloads
+
+
+def test_keeps_the_budget_and_the_early_requirement():
+    sim = Simulator(clock=ManualClock())
+    client = sim.client()
+    conv = long_chat(80)
+    s = Summarizing(budget_tokens=1500, keep_recent_turns=3)
+    (p, r), = run(conv, s, client, sim, ["Which units must the report use?"])
+    assert s.summaries, "the older history was compressed"
+    assert sim.count({k: v for k, v in p.request.items() if k != "max_tokens"}) <= p.input_tokens <= 1500
+    assert "metric units" in p.to_json()  # pinned verbatim
+    assert any("metric" in pin.text for pin in s.pins)
+    assert "metric" in r.content[0].text
+    assert p.breakdown["summary"] > 0
+    assert len(p.left_out) > 100
+    assert len(s.side_usage) == len(s.summaries)  # every summary call's usage is kept for the ledger
+
+
+def test_summary_blocks_are_appended_never_rewritten_and_cover_disjoint_messages():
+    sim = Simulator(clock=ManualClock())
+    client = sim.client()
+    conv = long_chat(40)
+    s = Summarizing(budget_tokens=1200, keep_recent_turns=2, compress_at=300)
+    first_texts = []
+    for k in range(12):
+        run(conv, s, client, sim, [f"Any news on task {k}?"])
+        first_texts.append([b.text for b in s.summaries])
+    for before, after in itertools.pairwise(first_texts):
+        assert after[:len(before)] == before
+    covered = [mid for b in s.summaries for mid in b.covers]
+    assert len(covered) == len(set(covered))
+    assert [b.version for b in s.summaries] == list(range(1, len(s.summaries) + 1))
+
+
+def test_the_stable_prefix_is_read_from_cache_between_compressions():
+    sim = Simulator(clock=ManualClock())
+    client = sim.client()
+    conv = Conversation(system_prompt="Policy. " + " ".join(f"Rule {i} applies to every reply." for i in range(300)),
+                        model=MODEL)
+    conv.add("user", "Hello, I'm Priya.")
+    conv.add("assistant", "Hi Priya.")
+    s = Summarizing(budget_tokens=6000, keep_recent_turns=2, compress_at=10_000)
+    results = run(conv, s, client, sim, [f"Question {k}?" for k in range(4)])
+    reads = [r.usage.cache_read_input_tokens for _, r in results]
+    assert reads[0] == 0 and all(x >= 1024 for x in reads[1:])
+
+
+def test_state_round_trip_resumes_the_same_payload():
+    sim = Simulator(clock=ManualClock())
+    client = sim.client()
+    conv = long_chat(60)
+    s = Summarizing(budget_tokens=1500, keep_recent_turns=3)
+    run(conv, s, client, sim, ["What is the budget?"])
+    conv.add("user", "And the units?")
+    t = Summarizing(budget_tokens=1500, keep_recent_turns=3)
+    t.load_state(s.state())
+    assert t.build(conv).request == s.build(conv).request
+
+
+def test_without_a_client_it_never_summarizes_and_still_fits():
+    conv = long_chat(80)
+    conv.add("user", "Budget?")
+    s = Summarizing(budget_tokens=1500, keep_recent_turns=3)
+    p = s.build(conv)
+    assert not s.summaries and p.input_tokens <= 1500
+    assert "4,200" not in p.to_json()  # dropped, as a sliding window would, since nothing was summarized
+    assert "4,200" in FullHistory().build(conv).to_json()
+
+
+def test_rejects_nonsense_settings():
+    with pytest.raises(ValueError, match="keep_recent_turns"):
+        Summarizing(keep_recent_turns=0)
