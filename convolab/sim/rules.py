@@ -94,10 +94,87 @@ def _check_cache_control(cc: Any, where: str, ttls: list[str]) -> int:
     return 1
 
 
-def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = False) -> Checked:
+@dataclass
+class _MessageCheck:
+    role: str
+    blocks: list[dict[str, Any]]
+    cache_controls: list[tuple[str, Any]]
+    uses_tools: bool
+
+
+def _check_message(i: int, m: Any, is_last: bool) -> _MessageCheck:
+    """The rules that concern one message alone."""
+    where = f"messages.{i}"
+    if not isinstance(m, dict):
+        raise invalid(f"{where}: Input should be a valid dictionary")
+    role = m.get("role")
+    if role not in ("user", "assistant"):
+        raise invalid(f"{where}.role: Input should be 'user' or 'assistant'")
+    extra = set(m) - {"role", "content"}
+    if extra:
+        raise invalid(f"{where}.{sorted(extra)[0]}: Extra inputs are not permitted")
+    if "content" not in m:
+        raise invalid(f"{where}.content: Field required")
+    blocks = _blocks(m["content"], where)
+    is_final_assistant = is_last and role == "assistant"
+    if not blocks or (isinstance(m["content"], str) and not m["content"] and not is_final_assistant):
+        raise invalid(f"{where}: all messages must have non-empty content except for the optional "
+                      "final assistant message")
+    allowed_types = USER_BLOCKS if role == "user" else ASSISTANT_BLOCKS
+    uses_tools = False
+    ccs: list[tuple[str, Any]] = []
+    for j, b in enumerate(blocks):
+        bw = f"{where}.content.{j}"
+        kind = b["type"]
+        if kind not in allowed_types:
+            expected = ", ".join(f"'{t}'" for t in sorted(allowed_types))
+            raise invalid(f"{bw}: Input tag '{kind}' found using 'type' does not match any of the "
+                          f"expected tags for a {role} message: {expected}")
+        if kind == "text" and not (is_final_assistant and isinstance(m["content"], str)):
+            _check_text(b, bw)
+        if kind in ("tool_use", "tool_result"):
+            uses_tools = True
+        if kind == "tool_use" and not (isinstance(b.get("id"), str) and isinstance(b.get("name"), str)
+                                       and isinstance(b.get("input"), dict)):
+            raise invalid(f"{bw}: tool_use blocks need a string 'id', a string 'name' and an object 'input'")
+        if kind == "tool_result" and not isinstance(b.get("tool_use_id"), str):
+            raise invalid(f"{bw}.tool_use_id: Field required")
+        if "cache_control" in b:
+            if kind in NO_CACHE_CONTROL:
+                raise invalid(f"{bw}.cache_control: cache_control cannot be set on {kind} blocks")
+            ccs.append((bw, b["cache_control"]))
+    return _MessageCheck(role, blocks, ccs, uses_tools)
+
+
+class ValidationMemo:
+    """The previous request's messages and their per-message checks.
+
+    Consecutive requests of a conversation repeat their history; messages equal to the
+    previous request's (and not its last one, which may have been checked as a final
+    assistant prefill) keep their earlier result instead of being checked again.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.results: list[_MessageCheck] = []
+
+    def reusable(self, messages: list[Any]) -> int:
+        limit = min(len(messages), len(self.messages) - 1)
+        n = 0
+        while n < limit and messages[n] == self.messages[n]:
+            n += 1
+        return n
+
+    def remember(self, messages: list[Any], results: list[_MessageCheck]) -> None:
+        self.messages, self.results = messages, results
+
+
+def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = False,
+             memo: ValidationMemo | None = None) -> Checked:
     """Check ``body`` like ``POST /v1/messages`` (or ``count_tokens``) for the model ``spec``.
 
-    ``spec`` is the catalog's ``ModelSpec`` (unknown models are rejected by the caller).
+    ``spec`` is the catalog's ``ModelSpec`` (unknown models are rejected by the caller);
+    ``memo`` (optional) skips re-checking messages equal to the previous request's.
     """
     if not isinstance(body, dict):
         raise invalid("request body must be a JSON object")
@@ -181,50 +258,23 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
     merged: list[dict[str, Any]] = []
     runs = 0
     uses_tools = False
+    reuse = memo.reusable(messages) if memo is not None else 0
+    results: list[_MessageCheck] = []
     for i, m in enumerate(messages):
-        where = f"messages.{i}"
-        if not isinstance(m, dict):
-            raise invalid(f"{where}: Input should be a valid dictionary")
-        role = m.get("role")
-        if role not in ("user", "assistant"):
-            raise invalid(f"{where}.role: Input should be 'user' or 'assistant'")
-        extra = set(m) - {"role", "content"}
-        if extra:
-            raise invalid(f"{where}.{sorted(extra)[0]}: Extra inputs are not permitted")
-        if "content" not in m:
-            raise invalid(f"{where}.content: Field required")
-        blocks = _blocks(m["content"], where)
-        is_final_assistant = i == len(messages) - 1 and role == "assistant"
-        if not blocks or (isinstance(m["content"], str) and not m["content"] and not is_final_assistant):
-            raise invalid(f"{where}: all messages must have non-empty content except for the optional "
-                          "final assistant message")
-        allowed_types = USER_BLOCKS if role == "user" else ASSISTANT_BLOCKS
-        for j, b in enumerate(blocks):
-            bw = f"{where}.content.{j}"
-            kind = b["type"]
-            if kind not in allowed_types:
-                expected = ", ".join(f"'{t}'" for t in sorted(allowed_types))
-                raise invalid(f"{bw}: Input tag '{kind}' found using 'type' does not match any of the "
-                              f"expected tags for a {role} message: {expected}")
-            if kind == "text" and not (is_final_assistant and isinstance(m["content"], str)):
-                _check_text(b, bw)
-            if kind in ("tool_use", "tool_result"):
-                uses_tools = True
-            if kind == "tool_use" and not (isinstance(b.get("id"), str) and isinstance(b.get("name"), str)
-                                           and isinstance(b.get("input"), dict)):
-                raise invalid(f"{bw}: tool_use blocks need a string 'id', a string 'name' and an object 'input'")
-            if kind == "tool_result" and not isinstance(b.get("tool_use_id"), str):
-                raise invalid(f"{bw}.tool_use_id: Field required")
-            if "cache_control" in b:
-                if kind in NO_CACHE_CONTROL:
-                    raise invalid(f"{bw}.cache_control: cache_control cannot be set on {kind} blocks")
-                breakpoints += _check_cache_control(b["cache_control"], bw, ttls)
+        checked_msg = memo.results[i] if i < reuse else _check_message(i, m, i == len(messages) - 1)
+        results.append(checked_msg)
+        role, blocks = checked_msg.role, checked_msg.blocks
+        uses_tools = uses_tools or checked_msg.uses_tools
+        for where, cc in checked_msg.cache_controls:
+            breakpoints += _check_cache_control(cc, where, ttls)
         if merged and merged[-1]["role"] == role:
             merged[-1]["content"] = merged[-1]["content"] + list(blocks)
             merged[-1]["_sources"].append(i)
             runs += 1
         else:
             merged.append({"role": role, "content": list(blocks), "_sources": [i]})
+    if memo is not None:
+        memo.remember(messages, results)
 
     if uses_tools and not tools:
         raise invalid("Requests which include `tool_use` or `tool_result` blocks must define tools.")

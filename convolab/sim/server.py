@@ -26,7 +26,7 @@ from convolab.sim.billing import Prompt, block_tokens, flatten
 from convolab.sim.cache import CacheUsage, PromptCache
 from convolab.sim.clock import Clock, SystemClock
 from convolab.sim.faults import FaultPlan, Latency, SimulatedTimeout
-from convolab.sim.rules import ApiError, Checked, invalid, validate
+from convolab.sim.rules import ApiError, Checked, ValidationMemo, invalid, validate
 from convolab.sim.streaming import sse_body
 from convolab.sim.tokenizer import Tokenizer
 
@@ -82,6 +82,7 @@ class Simulator:
         self._tokenizers: dict[str, Tokenizer] = {}
         self._body_digest = ""
         self._last_flat: tuple[Any, list[dict[str, Any]], Prompt] | None = None
+        self._validation_memo = ValidationMemo()
 
     # -- clients ---------------------------------------------------------------------------
     def client(self, *, max_retries: int = 2, **kwargs: Any) -> anthropic.Anthropic:
@@ -168,7 +169,7 @@ class Simulator:
 
     def _checked(self, payload: Any, endpoint: str, beta: bool) -> tuple[catalog.ModelSpec, Checked, Prompt]:
         spec = self._spec(payload.get("model") if isinstance(payload, dict) else None)
-        checked = validate(payload, spec, endpoint=endpoint, beta=beta)
+        checked = validate(payload, spec, endpoint=endpoint, beta=beta, memo=self._validation_memo)
         return spec, checked, self._flatten(spec, checked, checked.messages, payload)
 
     def count(self, payload: dict[str, Any]) -> int:

@@ -117,3 +117,29 @@ def test_count_tokens_equals_billed_input(req):
     assert count == usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
     again = sim.handle("POST", "/v1/messages", {}, json.dumps(req).encode()).json()["usage"]
     assert count == again["input_tokens"] + again["cache_creation_input_tokens"] + again["cache_read_input_tokens"]
+
+
+def _outcome(body, memo=None):
+    from convolab.catalog import get_model
+    from convolab.sim.rules import ApiError, validate
+
+    try:
+        c = validate(copy.deepcopy(body), get_model(MODEL), memo=memo)
+        return ("ok", c.messages, c.breakpoints, c.merged_runs)
+    except ApiError as e:
+        return ("error", e.status, e.message)
+
+
+@given(valid_requests(), st.sampled_from(sorted(DEFECTS)), st.booleans(), st.data())
+def test_validation_memo_never_changes_the_verdict(first, defect, plant, data):
+    """A request checked after another (sharing its prefix, as turns do) gets the verdict a fresh check gives."""
+    from convolab.sim.rules import ValidationMemo
+
+    second = copy.deepcopy(first)
+    second["messages"] += [{"role": "assistant", "content": "next"}, {"role": "user", "content": "more"}]
+    if plant:
+        mutate, _ = DEFECTS[defect]
+        mutate(second, data.draw)
+    memo = ValidationMemo()
+    _outcome(first, memo)
+    assert _outcome(second, memo) == _outcome(second)
