@@ -7,7 +7,7 @@ STAMP := $(VENV)/.convolab-installed
 EXTRAS := lab,postgres,dev,bench
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test lint format clean
+.PHONY: help setup lab test lint format bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ lab: setup ## open JupyterLab on the quickstart notebook (CI=true or no display:
 test: setup ## lint, then run the whole test suite
 	$(BIN)/ruff check .
 	@bash scripts/run-tests.sh
+
+bench: setup ## run the benchmarks (each prints its figures beside a baseline measured in the same run)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: setup ## ruff check and format check
 	$(BIN)/ruff check .

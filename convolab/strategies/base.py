@@ -6,7 +6,9 @@ every payload valid for the strict API and honest about its cost.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from convolab import catalog
@@ -49,11 +51,17 @@ class Payload:
     request: dict[str, Any]
     input_tokens: int
     breakdown: dict[str, int]
-    left_out: list[str]
     sent: list[str]
     cache: CachePlan
     repair: RepairReport
     betas: list[str] = field(default_factory=list)
+    omitted: Callable[[], list[str]] = field(default=list, repr=False, compare=False)
+
+    @cached_property
+    def left_out(self) -> list[str]:
+        """Ids of the stored messages this request does not send (computed on first use,
+        so building stays independent of the history's length)."""
+        return self.omitted()
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -111,7 +119,7 @@ class BaseStrategy:
         self.cache = cache
         self.cache_ttl = cache_ttl
         self._indexes: dict[str, HistoryIndex] = {}
-        self._last: tuple[str, list[str], int, int] | None = None  # (prefix key, sent ids, stable, total)
+        self._last: tuple[Any, list[str], int, int] | None = None  # (prefix key, sent ids, stable, total)
 
     # -- protocol defaults ---------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -198,17 +206,19 @@ class BaseStrategy:
             breakdown[label] = breakdown.get(label, 0) + (
                 self.counter.count_system([block], model=model) - self.counter.count_system(None, model=model))
         sent_ids = [m.id for m in window]
-        sent = set(sent_ids)
         stable = fixed["system"] + fixed["tools"] + fixed["extra"]
-        key = json.dumps([system_blocks, conversation.tools], sort_keys=True, default=str)
+        key = (system_blocks, conversation.tools)
         plan = CachePlan(breakpoints, stable, 0, 0)
         if self.cache:
             plan.expected_read, plan.expected_write = self._expect(key, sent_ids, stable, total, model)
             self._last = (key, sent_ids, stable, total)
-        return Payload(self.name, request, total, breakdown, [m.id for m in msgs[:end] if m.id not in sent],
-                       sent_ids, plan, report, betas or [])
+        def omitted(history: list[Message] = msgs, upto: int = end, sent: list[str] = sent_ids) -> list[str]:
+            ids = set(sent)
+            return [m.id for m in history[:upto] if m.id not in ids]
 
-    def _expect(self, key: str, sent_ids: list[str], stable: int, total: int, model: str) -> tuple[int, int]:
+        return Payload(self.name, request, total, breakdown, sent_ids, plan, report, betas or [], omitted)
+
+    def _expect(self, key: Any, sent_ids: list[str], stable: int, total: int, model: str) -> tuple[int, int]:
         """Expected cache read and write if the previous build was sent within the TTL.
 
         Same system/tools and the previous messages still at the front: the automatic
