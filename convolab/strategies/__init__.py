@@ -5,13 +5,15 @@
 | ``FullHistory()`` | full | everything, cached so each turn reads the previous prefix |
 | ``SlidingWindow(max_turns=, budget_tokens=)`` | sliding | the last turns that fit |
 | ``Summarizing(budget_tokens=, keep_recent_turns=)`` | summarizing | append-only summary of older turns, pinned requirements, recent turns |
+| ``ServerCompaction(trigger_tokens=)`` | compaction | the API's server-side compaction, Summarizing as client-side fallback |
 
 All share ``Payload`` and the rules in ``convolab.strategies.base``.
 """
 
 from convolab.strategies.base import BaseStrategy, CachePlan, Payload, Strategy
+from convolab.strategies.compaction import ServerCompaction
 from convolab.strategies.full import FullHistory
 from convolab.strategies.sliding import SlidingWindow
 from convolab.strategies.summarizing import Summarizing
 
-__all__ = ["BaseStrategy", "CachePlan", "FullHistory", "Payload", "SlidingWindow", "Strategy", "Summarizing"]
+__all__ = ["BaseStrategy", "CachePlan", "FullHistory", "Payload", "ServerCompaction", "SlidingWindow", "Strategy", "Summarizing"]
