@@ -1,29 +1,41 @@
-"""The model catalog: context windows, output limits, cache minimums and features, from
-``data/models.toml`` (each row with its source and the date it was checked).
+"""The model catalog: context windows, output limits, cache minimums, tokenizer generations and
+accepted request features, read from ``data/models.toml`` (each row with its source and the day
+it was checked). Nothing about a model is a constant in code.
 
 >>> get_model("claude-haiku-4-5-20251001").id
 'claude-haiku-4-5'
+>>> get_model("claude-opus-5-5").supports("forced_tool_choice")
+False
 """
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import tomllib
 from dataclasses import dataclass
-from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from convolab.errors import ConfigurationError, UnknownModel
 
-REQUIRED = {"id": str, "display_name": str, "family": str, "released": date, "context_window": int,
-            "max_output": int, "min_cacheable_tokens": int, "tokenizer": str, "lifecycle": str, "source": str}
+#: Field name -> required type, for every ``[[model]]`` row.
+REQUIRED: dict[str, type] = {
+    "id": str, "display_name": str, "family": str, "released": datetime.date, "context_window": int,
+    "max_output": int, "min_cacheable_tokens": int, "tokenizer": str, "lifecycle": str, "source": str,
+}
+#: The feature names a row may list (see the header of data/models.toml for their meaning).
+FEATURES = frozenset({
+    "prefill", "forced_tool_choice", "thinking", "adaptive_thinking", "extended_thinking_manual",
+    "thinking_always_on", "context_management_clear_tool_uses", "compaction",
+})
+LIFECYCLES = frozenset({"active", "legacy", "deprecated", "retired"})
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What convolab needs to know about one model."""
+    """What convolab needs to know about one model (one ``[[model]]`` row)."""
 
     id: str
     display_name: str
@@ -32,15 +44,17 @@ class ModelSpec:
     context_window: int
     max_output: int
     min_cacheable_tokens: int
-    released: date
+    released: datetime.date
     tokenizer: str
     features: frozenset[str]
     lifecycle: str
     source: str
     assumed: tuple[str, ...] = ()
+    retires_at: datetime.date | None = None
+    checked: datetime.date | None = None
 
     def supports(self, feature: str) -> bool:
-        """Whether the API accepts ``feature`` (see the header of data/models.toml) for this model."""
+        """Whether the API accepts ``feature`` (a name from ``FEATURES``) for this model."""
         return feature in self.features
 
 
@@ -50,57 +64,91 @@ def catalog_path() -> Path:
     for path in (here.parent / "data" / "models.toml", here / "_data" / "models.toml"):
         if path.exists():
             return path
-    raise ConfigurationError("data/models.toml not found next to the convolab package; reinstall convolab")
+    raise ConfigurationError(
+        "data/models.toml not found (looked next to the convolab package and in convolab/_data); "
+        "reinstall convolab or restore the file from the repository")
 
 
 @cache
 def load_catalog() -> dict[str, Any]:
-    """The parsed TOML (``model`` and ``price`` rows), read once."""
-    with catalog_path().open("rb") as f:
-        return tomllib.load(f)
+    """The parsed TOML (``model`` and ``price`` rows), read once per process."""
+    path = catalog_path()
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigurationError(f"{path} is not valid TOML: {e}") from None
+
+
+def _bad(name: str, key: str, why: str) -> ConfigurationError:
+    return ConfigurationError(f"data/models.toml: model {name!r} field {key!r} {why}")
 
 
 def _spec(row: dict[str, Any]) -> ModelSpec:
     name = row.get("id", "<row without id>")
     for key, kind in REQUIRED.items():
         if key not in row:
-            raise ConfigurationError(f"data/models.toml: model {name!r} has no {key!r}")
-        if not isinstance(row[key], kind) or (kind is int and row[key] < 0):
-            raise ConfigurationError(f"data/models.toml: model {name!r} field {key!r} must be a "
-                                     f"{'non-negative ' if kind is int else ''}{kind.__name__}, got {row[key]!r}")
-    return ModelSpec(id=row["id"], display_name=row["display_name"], aliases=tuple(row.get("aliases", ())),
-                     family=row["family"], context_window=row["context_window"], max_output=row["max_output"],
-                     min_cacheable_tokens=row["min_cacheable_tokens"], released=row["released"],
-                     tokenizer=row["tokenizer"], features=frozenset(row.get("features", ())),
-                     lifecycle=row["lifecycle"], source=row["source"], assumed=tuple(row.get("assumed", ())))
+            raise _bad(name, key, "is missing")
+        value = row[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise _bad(name, key, f"must be a {kind.__name__}, got {value!r}")
+        if kind is int and value < 0:
+            raise _bad(name, key, f"must not be negative, got {value!r}")
+        if kind is str and not value.strip():
+            raise _bad(name, key, "must not be empty")
+    for key in ("aliases", "features", "assumed"):
+        value = row.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _bad(name, key, f"must be a list of strings, got {value!r}")
+    unknown = sorted(set(row.get("features", [])) - FEATURES)
+    if unknown:
+        raise _bad(name, "features", f"has unknown names {unknown}; known: {sorted(FEATURES)}")
+    if row["lifecycle"] not in LIFECYCLES:
+        raise _bad(name, "lifecycle", f"must be one of {sorted(LIFECYCLES)}, got {row['lifecycle']!r}")
+    for key in ("retires_at", "checked"):
+        if key in row and not isinstance(row[key], datetime.date):
+            raise _bad(name, key, f"must be a date, got {row[key]!r}")
+    return ModelSpec(
+        id=row["id"], display_name=row["display_name"], aliases=tuple(row.get("aliases", ())),
+        family=row["family"], context_window=row["context_window"], max_output=row["max_output"],
+        min_cacheable_tokens=row["min_cacheable_tokens"], released=row["released"],
+        tokenizer=row["tokenizer"], features=frozenset(row.get("features", ())),
+        lifecycle=row["lifecycle"], source=row["source"], assumed=tuple(row.get("assumed", ())),
+        retires_at=row.get("retires_at"), checked=row.get("checked"),
+    )
 
 
 @cache
 def _models() -> tuple[dict[str, ModelSpec], tuple[ModelSpec, ...]]:
+    rows = load_catalog().get("model", [])
+    if not isinstance(rows, list) or not rows:
+        raise ConfigurationError("data/models.toml has no [[model]] rows")
     by_name: dict[str, ModelSpec] = {}
-    specs = tuple(_spec(r) for r in load_catalog().get("model", []))
+    specs = tuple(_spec(r) for r in rows)
     for spec in specs:
         for name in (spec.id, *spec.aliases):
             if name in by_name:
-                raise ConfigurationError(f"data/models.toml: {name!r} names two models")
+                raise ConfigurationError(
+                    f"data/models.toml: {name!r} names two models ({by_name[name].id} and {spec.id})")
             by_name[name] = spec
     return by_name, tuple(sorted(specs, key=lambda s: (s.released, s.id)))
 
 
 def get_model(model_id: str) -> ModelSpec:
-    """The model with this id or alias; ``UnknownModel`` (naming the closest ids) otherwise."""
+    """The model with this id or alias; ``UnknownModel`` naming the closest ids otherwise."""
     by_name, _ = _models()
     try:
         return by_name[model_id]
     except (KeyError, TypeError):
-        raise UnknownModel(str(model_id), difflib.get_close_matches(str(model_id), list(by_name), n=3, cutoff=0.5)) from None
+        close = difflib.get_close_matches(str(model_id), list(by_name), n=3, cutoff=0.5)
+        raise UnknownModel(str(model_id), close) from None
 
 
 def resolve_model_id(model_id: str) -> str:
-    """The canonical id for an id or alias."""
+    """The canonical id for an id or alias (``UnknownModel`` if neither)."""
     return get_model(model_id).id
 
 
 def list_models() -> list[ModelSpec]:
-    """Every model in the catalog, oldest release first."""
+    """Every model in the catalog, oldest release first (ties by id)."""
     return list(_models()[1])
