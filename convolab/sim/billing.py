@@ -6,7 +6,7 @@ count, a hash chained over every unit before it (so equal hashes mean equal pref
 its ``cache_control``. Billing is additive, which lets ``SimTokenCounter`` count parts of a
 request locally and get the same total the simulator bills:
 
-    total = REQUEST_OVERHEAD + tools (TOOLS_OVERHEAD + each definition) + system blocks
+    total = REQUEST_OVERHEAD + tools (tools_overhead() + each definition) + system blocks
             + for each message: MESSAGE_OVERHEAD + its blocks
 
 Unit token counts and canonical JSON are memoized by content, so unchanged history is never
@@ -23,13 +23,26 @@ from typing import Any
 
 from convolab.sim.tokenizer import Tokenizer
 
-REQUEST_OVERHEAD = 4  # framing every request carries (start of prompt, turn markers)
+# Framing. The token counting page (https://platform.claude.com/docs/en/build-with-claude/token-counting)
+# counts system "You are a scientist" + user "Hello, Claude" as 14 on claude-opus-4-8; this gives
+# 18 (11 text + 4 + 3). A request framing of 1 would match, but 4 is kept so published figures
+# (README) stay as they are; the difference is a constant 3 tokens per request.
+REQUEST_OVERHEAD = 4  # framing every request carries
 MESSAGE_OVERHEAD = 3  # role marker and separators per message
 TOOL_USE_OVERHEAD = 8  # framing of a tool_use block, besides its name and input JSON
 TOOL_RESULT_OVERHEAD = 5  # framing of a tool_result block, besides its content
-# The tool-use system prompt added when tools are given (Anthropic's tool use docs, "Pricing":
-# 346 tokens with tool_choice auto or none, 313 with any or tool, for Claude 4-era models).
-TOOLS_OVERHEAD = {"auto": 346, "none": 346, "any": 313, "tool": 313}
+# The tool-use system prompt added when tools are given, per tokenizer generation and
+# tool_choice. claude-4: the tool use pricing table (346 tokens with tool_choice auto or none,
+# 313 with any or tool, Claude 4-era models). claude-5: no table; derived from the token counting
+# page's get_weather example (403 tokens on claude-opus-5 = 4 + 276 + 104 tool JSON + 19 message
+# here), any/tool scaled by the claude-4 ratio 313/346.
+TOOLS_OVERHEAD = {"claude-4": {"auto": 346, "none": 346, "any": 313, "tool": 313},
+                  "claude-5": {"auto": 276, "none": 276, "any": 250, "tool": 250}}
+
+
+def tools_overhead(generation: str, tool_choice: dict[str, Any] | None) -> int:
+    """Tokens of the hidden tool-use system prompt for a tokenizer generation and tool_choice."""
+    return TOOLS_OVERHEAD[generation][(tool_choice or {}).get("type", "auto")]
 IMAGE_FALLBACK_TOKENS = 1600  # a ~1.15 megapixel image (width * height / 750), when size is unknown
 DOCUMENT_FALLBACK_TOKENS = 1500
 
@@ -157,7 +170,7 @@ def flatten(model: str, tok: Tokenizer, *, tools: list[dict[str, Any]], system: 
     h = hashlib.blake2b(f"{model}|{tok.generation}".encode(), digest_size=16).digest()
     total = REQUEST_OVERHEAD
     if tools:
-        total += TOOLS_OVERHEAD[(tool_choice or {}).get("type", "auto")]
+        total += tools_overhead(tok.generation, tool_choice)
     first_message = 0
     if resume is not None and resume_messages > 0:
         end = resume.message_ends[resume_messages - 1]

@@ -88,6 +88,22 @@ def parse(cm: Any, spec: Any, betas: set[str]) -> Edits:
     return out
 
 
+def parse_compaction_request(payload: dict[str, Any], spec: Any) -> dict[str, Any] | None:
+    """The beta top-level ``compaction`` parameter (anthropic 2.13 ``BetaCompactionConfigParam``):
+    ``{"type": "summarize", "instructions": ...}``; the response is the compaction block alone
+    (``stop_reason: "compaction"``). "Cannot be combined with `context_management`"."""
+    config = payload.get("compaction")
+    if config is None:
+        return None
+    if not isinstance(config, dict) or config.get("type") != "summarize":
+        raise invalid("compaction.type: Input should be 'summarize'")
+    if payload.get("context_management"):
+        raise invalid("compaction: cannot be combined with `context_management`")
+    if not spec.supports("compaction"):
+        raise invalid(f"compaction: compaction is not supported by {spec.id}")
+    return config
+
+
 def drop_before_compaction(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Messages from the last compaction block on, the block's summary standing in for the rest."""
     for k in range(len(messages) - 1, -1, -1):

@@ -5,7 +5,7 @@ here add up to the total ``count_tokens`` returns for it: the request overhead i
 the system prompt (it is there even with no system prompt), the tool-use overhead with the
 tools. Two cases make the local sum larger than the bill, never smaller, so budgets stay safe:
 consecutive same-role messages (the API merges them, saving one message's framing) and forced
-``tool_choice`` (313 tokens of tool overhead instead of 346).
+``tool_choice`` (a smaller tool overhead than with ``auto``, see ``billing.TOOLS_OVERHEAD``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from convolab.model import Message, MessageLike, blocks_of, role_of
 from convolab.sim.billing import (
     MESSAGE_OVERHEAD,
     REQUEST_OVERHEAD,
-    TOOLS_OVERHEAD,
     block_tokens,
     tool_tokens,
+    tools_overhead,
 )
 from convolab.sim.tokenizer import Tokenizer
 
@@ -61,4 +61,4 @@ class SimTokenCounter:
         if not tools:
             return 0
         tok = self._tok(model)
-        return TOOLS_OVERHEAD["auto"] + sum(tool_tokens(tok, t) for t in tools)
+        return tools_overhead(tok.generation, None) + sum(tool_tokens(tok, t) for t in tools)

@@ -17,9 +17,12 @@ from typing import Any
 MAX_BREAKPOINTS = 4
 
 COMMON_FIELDS = {"model", "messages", "system", "tools", "tool_choice", "cache_control", "thinking",
-                 "metadata", "context_management", "output_config", "service_tier", "speed",
-                 "inference_geo", "container", "mcp_servers", "diagnostics", "user_profile_id",
-                 "workspace_id"}
+                 "metadata", "output_config", "service_tier", "speed", "inference_geo", "container",
+                 "diagnostics", "user_profile_id", "workspace_id"}
+# Body fields only the beta Messages API takes (anthropic 2.13: ``client.beta.messages.create``).
+BETA_FIELDS = {"context_management", "compaction", "mcp_servers", "fallbacks", "fallback_credit_token",
+               "thread", "billing_policy"}
+COMMON_FIELDS |= BETA_FIELDS
 CREATE_FIELDS = COMMON_FIELDS | {"max_tokens", "stream", "stop_sequences", "temperature", "top_p", "top_k"}
 
 USER_BLOCKS = {"text", "image", "document", "search_result", "tool_result", "container_upload"}
@@ -94,6 +97,35 @@ def _check_cache_control(cc: Any, where: str, ttls: list[str]) -> int:
     return 1
 
 
+THINKING_FEATURES = {"enabled": "extended_thinking_manual", "adaptive": "adaptive_thinking",
+                     "between_tools": "thinking"}
+
+
+def _check_thinking(thinking: Any, spec: Any, max_tokens: int) -> None:
+    """The ``thinking`` configuration against the model's catalog features (the SDK's
+    ``ThinkingConfigParam``; budget rule from its docstring: "Must be >=1024 and less than
+    `max_tokens`")."""
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind not in ("enabled", "disabled", "adaptive", "between_tools"):
+        raise invalid("thinking.type: Input should be 'enabled', 'disabled', 'adaptive' or 'between_tools'")
+    if kind == "disabled":
+        if spec.supports("thinking_always_on"):
+            raise invalid(f"thinking: thinking cannot be disabled for {spec.id}")
+        return
+    if not spec.supports(THINKING_FEATURES[kind]):
+        raise invalid(f"thinking.type: '{kind}' is not supported for {spec.id}")
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or isinstance(budget, bool):
+            raise invalid("thinking.enabled.budget_tokens: Field required")
+        if budget < 1024:
+            raise invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+        if budget >= max_tokens:
+            raise invalid("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+                          "documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+                          "#max-tokens-and-context-window-size")
+
+
 @dataclass
 class _MessageCheck:
     role: str
@@ -146,6 +178,12 @@ def _check_message(i: int, m: Any, is_last: bool) -> _MessageCheck:
     return _MessageCheck(role, blocks, ccs, uses_tools)
 
 
+def _starts_with_compaction(message: dict[str, Any]) -> bool:
+    """A compaction block sent back first in ``messages`` (the beta ``compaction`` request's
+    result, "which later requests send first in `messages`") may open the conversation."""
+    return message["role"] == "assistant" and message["content"][0]["type"] == "compaction"
+
+
 class ValidationMemo:
     """The previous request's messages and their per-message checks.
 
@@ -180,7 +218,7 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
         raise invalid("request body must be a JSON object")
     allowed = CREATE_FIELDS if endpoint == "messages" else COMMON_FIELDS
     for key in body:
-        if key not in allowed or (key == "context_management" and not beta):
+        if key not in allowed or (key in BETA_FIELDS and not beta):
             raise invalid(f"{key}: Extra inputs are not permitted")
 
     if endpoint == "messages":
@@ -192,6 +230,8 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
         if mt > spec.max_output:
             raise invalid(f"max_tokens: {mt} > {spec.max_output}, which is the maximum allowed number "
                           f"of output tokens for {spec.id}")
+        if body.get("thinking") is not None:
+            _check_thinking(body["thinking"], spec, mt)
         for name, lo, hi in (("temperature", 0.0, 1.0), ("top_p", 0.0, 1.0)):
             v = body.get(name)
             if v is not None and not (isinstance(v, int | float) and lo <= v <= hi):
@@ -278,7 +318,7 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
 
     if uses_tools and not tools:
         raise invalid("Requests which include `tool_use` or `tool_result` blocks must define tools.")
-    if merged[0]["role"] != "user":
+    if merged[0]["role"] != "user" and not _starts_with_compaction(merged[0]):
         raise invalid('messages: first message must use the "user" role')
 
     for k, m in enumerate(merged):

@@ -22,6 +22,7 @@ import httpx2
 from convolab import catalog
 from convolab.errors import UnknownModel
 from convolab.sim import context as cm
+from convolab.sim import models_api
 from convolab.sim.billing import Prompt, block_tokens, flatten
 from convolab.sim.cache import CacheUsage, PromptCache
 from convolab.sim.clock import Clock, SystemClock
@@ -66,11 +67,11 @@ class Simulator:
 
     def __init__(self, *, clock: Clock | None = None, seed: int = 0, latency: Any = None,
                  faults: Any = None, responder: Responder | None = None, real_sleep: bool = False,
-                 keep_history: int = 1000, keep_requests: bool = False):
+                 keep_history: int = 1000, keep_requests: bool = False, retry_after: float = 0.01):
         self.clock = clock or SystemClock()
         self.seed = seed
         self.cache = PromptCache()
-        self.faults = FaultPlan(faults, seed=seed)
+        self.faults = FaultPlan(faults, seed=seed, retry_after=retry_after)
         self.latency = Latency(latency)
         self.real_sleep = real_sleep
         self._responder = responder
@@ -152,20 +153,24 @@ class Simulator:
         if method == "POST" and path == "/v1/messages/count_tokens":
             return 200, self._count_tokens(payload, query.get("beta") == "true" or bool(betas), betas), False
         if method == "GET" and path == "/v1/models":
-            return 200, self._list_models(query), False
+            return 200, models_api.list_models(query), False
         if method == "GET" and path.startswith("/v1/models/"):
-            return 200, self._model_info(self._spec(path.rsplit("/", 1)[1])), False
+            return 200, models_api.model_info(self._spec(path.rsplit("/", 1)[1], inference=False)), False
         raise ApiError(404, "not_found_error", f"{method} {path}: not found (the simulator serves "
                        "/v1/messages, /v1/messages/count_tokens and /v1/models)")
 
     # -- endpoints ---------------------------------------------------------------------------
-    def _spec(self, model: Any) -> catalog.ModelSpec:
+    def _spec(self, model: Any, *, inference: bool = True) -> catalog.ModelSpec:
         if not isinstance(model, str) or not model:
             raise invalid("model: Field required")
         try:
-            return catalog.get_model(model)
+            spec = catalog.get_model(model)
         except UnknownModel:
             raise ApiError(404, "not_found_error", f"model: {model}") from None
+        if inference and spec.lifecycle == "retired":  # ModelInfo.lifecycle: "inference requests naming it fail"
+            raise ApiError(404, "not_found_error", f"model: {model} has been retired; see "
+                           "https://platform.claude.com/docs/en/about-claude/model-deprecations")
+        return spec
 
     def _checked(self, payload: Any, endpoint: str, beta: bool) -> tuple[catalog.ModelSpec, Checked, Prompt]:
         spec = self._spec(payload.get("model") if isinstance(payload, dict) else None)
@@ -177,8 +182,8 @@ class Simulator:
         return self._checked(payload, "count_tokens", False)[2].total
 
     def _count_tokens(self, payload: Any, beta: bool, betas: set[str]) -> dict[str, Any]:
-        if isinstance(payload, dict):
-            payload = {k: v for k, v in payload.items() if k not in ("max_tokens", "stream")}
+        if isinstance(payload, dict):  # the beta ``compaction`` parameter is accepted and ignored here
+            payload = {k: v for k, v in payload.items() if k not in ("max_tokens", "stream", "compaction")}
         spec, checked, prompt = self._checked(payload, "count_tokens", beta)
         if not (beta and payload.get("context_management")):
             return {"input_tokens": prompt.total}
@@ -235,6 +240,7 @@ class Simulator:
         spec, checked, prompt = self._checked(payload, "messages", beta)
         max_tokens = payload["max_tokens"]
         managed = beta and bool(payload.get("context_management"))
+        compact_request = cm.parse_compaction_request(payload, spec) if beta else None
         if any(b.get("type") == "compaction" for m in checked.messages for b in m["content"]):
             checked.messages = cm.drop_before_compaction(checked.messages)
             prompt = self._flatten(spec, checked, checked.messages, payload)
@@ -250,7 +256,9 @@ class Simulator:
         now = self.clock.now()
         usage = self.cache.apply(prompt, now, spec.min_cacheable_tokens)
         tok = self.tokenizer(spec)
-        if compaction and compaction["paused"]:
+        if compact_request is not None:
+            blocks, stop_reason, stop_seq = self._compaction_request(checked, tok, max_tokens), "compaction", None
+        elif compaction and compaction["paused"]:
             blocks, stop_reason, stop_seq = [], "compaction", None
         else:
             blocks, stop_reason, stop_seq = self._reply(payload, checked, tok, max_tokens)
@@ -273,6 +281,13 @@ class Simulator:
                 "cache_creation_input_tokens": usage.cache_creation_input_tokens,
                 "cache_read_input_tokens": usage.cache_read_input_tokens}]
         return message, bool(payload.get("stream"))
+
+    def _compaction_request(self, checked: Checked, tok: Tokenizer, max_tokens: int) -> list[dict[str, Any]]:
+        """The beta ``compaction`` parameter: the whole conversation summarized into one block."""
+        from convolab.sim.responder import summarize
+
+        summary = tok.truncate(summarize(cm.transcript(checked.messages), max_words=400), max_tokens)
+        return [{"type": "compaction", "content": summary}]
 
     def _reply(self, payload: dict[str, Any], checked: Checked, tok: Tokenizer,
                max_tokens: int) -> tuple[list[dict[str, Any]], str, str | None]:
@@ -298,32 +313,6 @@ class Simulator:
             break
         kept = [b for b in kept if b["type"] != "text" or b["text"]]
         return kept, stop_reason, stop_seq
-
-    def _model_info(self, spec: catalog.ModelSpec) -> dict[str, Any]:
-        return {"type": "model", "id": spec.id, "display_name": spec.display_name,
-                "created_at": f"{spec.released.isoformat()}T00:00:00Z", "lifecycle": _lifecycle(spec.lifecycle),
-                "max_input_tokens": spec.context_window, "max_tokens": spec.max_output}
-
-    def _list_models(self, query: dict[str, str]) -> dict[str, Any]:
-        models = sorted(catalog.list_models(), key=lambda s: s.released, reverse=True)  # newest first, like the API
-        ids = [m.id for m in models]
-        limit = int(query.get("limit", 20))
-        if not 1 <= limit <= 1000:
-            raise invalid("limit: Input should be between 1 and 1000")
-        start = 0
-        if "after_id" in query:
-            start = ids.index(query["after_id"]) + 1 if query["after_id"] in ids else len(ids)
-        end = start + limit
-        if "before_id" in query and query["before_id"] in ids:
-            end = ids.index(query["before_id"])
-            start = max(0, end - limit)
-        page = models[start:end]
-        return {"data": [self._model_info(m) for m in page], "has_more": end < len(models),
-                "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}
-
-
-def _lifecycle(value: str) -> str:
-    return value if value in ("active", "deprecated", "retired") else "active"
 
 
 def usage_json(usage: CacheUsage, output_tokens: int) -> dict[str, Any]:

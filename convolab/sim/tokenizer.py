@@ -8,14 +8,17 @@ stable and plausible, not exact:
 - a letter run costs one token per started 6 characters, so "the" is 1, "conversation" 2,
   "internationalization" 4; ordinary English comes out near 1.3 tokens per word;
 - a digit run costs one token per started 3 digits ("2023" is 2);
-- each punctuation mark or symbol costs 1; a whitespace run costs 0 after a word (it merges
-  into the next token, as " word" does in BPE vocabularies) but newlines cost 1 each;
+- a run of punctuation costs one token per started 2 characters (BPE vocabularies merge common
+  pairs such as ``":`` or ``},``, so JSON is not billed a token per quote); a whitespace run
+  costs 0 after a word (it merges into the next token, as " word" does) but newlines cost 1 each;
 - non-ASCII letters cost one token per character (CJK and emoji are expensive in real
   tokenizers too).
 
-Tokenizer generations: the catalog names one per model. Models from Claude Sonnet 5 on use a
-new tokenizer that the docs say produces roughly 30% more tokens for the same text; the
-``claude-5`` generation multiplies counts by 1.3 (rounded up). Counts are memoized per string.
+Tokenizer generations: the catalog names one per model. Claude Opus 4.7 and later models
+(Sonnet 5, Opus 5, Fable 5, Mythos 5, ...) use a newer tokenizer that the token counting page
+(https://platform.claude.com/docs/en/build-with-claude/token-counting) says produces
+"approximately 30 percent more tokens" for the same text; the ``claude-5`` generation
+multiplies counts by 1.3 (rounded up). Counts are memoized per string.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ _LONG_LETTERS = re.compile(r"[A-Za-z]{7,}")
 _DIGITS = re.compile(r"[0-9]+")
 _LONG_DIGITS = re.compile(r"[0-9]{4,}")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_SYMBOLS = re.compile(r"[^\sA-Za-z0-9\x80-\U0010ffff]")  # ASCII punctuation and control characters
+_SYMBOLS = re.compile(r"[^\sA-Za-z0-9\x80-\U0010ffff]+")  # runs of ASCII punctuation / control characters
 
 GENERATION_FACTORS = {"claude-4": 1.0, "claude-5": 1.3}
 
@@ -39,7 +42,8 @@ def _base_count(text: str) -> int:
     # Each rule of the module docstring as one C-level regex pass (no Python loop per piece).
     n = len(_LETTERS.findall(text)) + sum((len(w) - 1) // 6 for w in _LONG_LETTERS.findall(text))
     n += len(_DIGITS.findall(text)) + sum((len(d) - 1) // 3 for d in _LONG_DIGITS.findall(text))
-    return n + text.count("\n") + len(_NON_ASCII.findall(text)) + len(_SYMBOLS.findall(text))
+    n += sum((len(p) + 1) // 2 for p in _SYMBOLS.findall(text))
+    return n + text.count("\n") + len(_NON_ASCII.findall(text))
 
 
 class Tokenizer:

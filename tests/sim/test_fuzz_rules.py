@@ -63,6 +63,14 @@ DEFECTS = {
     "too many breakpoints": (lambda r, d: r.update(system=[{"type": "text", "text": f"s{i}", "cache_control": {"type": "ephemeral"}}
                                                           for i in range(5)]), "A maximum of 4 blocks with cache_control"),
     "extra field": (lambda r, d: r.update(colour="blue"), "colour: Extra inputs are not permitted"),
+    "prefill unsupported": (lambda r, d: r["messages"].append({"role": "assistant", "content": "Sure"}),
+                            "does not support assistant message prefill"),
+    "thinking budget": (lambda r, d: r.update(max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 2000}),
+                        "`max_tokens` must be greater than `thinking.budget_tokens`"),
+    "forced tool_choice": (lambda r, d: r.update(model="claude-opus-5-5", tool_choice={"type": "any"}),
+                           "forced tool use (type 'any') is not supported"),
+    "beta field": (lambda r, d: r.update(context_management={"edits": []}),
+                   "context_management: Extra inputs are not permitted"),
 }
 
 
