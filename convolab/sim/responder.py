@@ -390,14 +390,14 @@ _PREFERENCE = re.compile(r"\b(prefer|prefers|like|likes|love|loves|favorite|favo
 _PROFILE = re.compile(r"\b(I'm|I am|my name|I work|I live)\b", re.I)
 _INSTRUCTION = re.compile(r"\b(extract|schema|json|fill in|record the|tool)\b", re.I)
 _KV = [
-    (re.compile(r"\bmy name is ([A-Z][\w'-]*(?: [A-Z][\w'-]*)?)"), "name"),
+    (re.compile(r"\b(?i:my name is) ([A-Z][\w'-]*(?: [A-Z][\w'-]*)?)"), "name"),
     (re.compile(r"\bI live in ([A-Z][\w'-]*(?: [A-Z][\w'-]*)*)"), "location"),
     (re.compile(r"\bI work (?:at|for) ([A-Z][\w&'-]*(?: [A-Z][\w&'-]*)*)"), "employer"),
     (re.compile(r"\bI work as (?:an? )?([\w -]+?)(?:[.,;!]|$| and )"), "occupation"),
     (re.compile(r"\bI(?:'m| am) (?:an? )([\w -]+?)(?:[.,;!]|$| and | at | in )"), "occupation"),
     (re.compile(r"\bI(?:'m| am) (\d+)(?: years old)?\b"), "age"),
 ]
-_MY_X_IS = re.compile(r"\b(?:my|our|the) ((?:favou?rite )?[a-z]+(?: [a-z]+)?) (?:is|are) ([^.,;!?]+)", re.I)
+_MY_X_IS = re.compile(r"\b(?:my|our|the) ((?:favou?rite )?[a-z]+(?: [a-z]+)?) (?:is|are) (.+?)(?= and |[.,;!?](?:\s|$)|$)", re.I)
 _PREF_OBJ = re.compile(r"\bI (prefer|like|love|enjoy|hate)s? ([^.,;!?]+)", re.I)
 _PROFILE_KEYS = {"name", "age", "job", "occupation", "location", "city", "email", "employer", "role",
                  "company", "country", "hometown", "title"}

@@ -5,6 +5,7 @@
 | ``FullHistory()`` | full | everything, cached so each turn reads the previous prefix |
 | ``SlidingWindow(max_turns=, budget_tokens=)`` | sliding | the last turns that fit |
 | ``Summarizing(budget_tokens=, keep_recent_turns=)`` | summarizing | append-only summary of older turns, pinned requirements, recent turns |
+| ``StructuredMemory(budget_tokens=, schema=)`` | memory | typed facts extracted by a forced tool call, sent every turn, plus recent turns |
 | ``ServerCompaction(trigger_tokens=)`` | compaction | the API's server-side compaction, Summarizing as client-side fallback |
 
 All share ``Payload`` and the rules in ``convolab.strategies.base``.
@@ -13,7 +14,8 @@ All share ``Payload`` and the rules in ``convolab.strategies.base``.
 from convolab.strategies.base import BaseStrategy, CachePlan, Payload, Strategy
 from convolab.strategies.compaction import ServerCompaction
 from convolab.strategies.full import FullHistory
+from convolab.strategies.memory import StructuredMemory
 from convolab.strategies.sliding import SlidingWindow
 from convolab.strategies.summarizing import Summarizing
 
-__all__ = ["BaseStrategy", "CachePlan", "FullHistory", "Payload", "ServerCompaction", "SlidingWindow", "Strategy", "Summarizing"]
+__all__ = ["BaseStrategy", "CachePlan", "FullHistory", "Payload", "ServerCompaction", "SlidingWindow", "Strategy", "StructuredMemory", "Summarizing"]

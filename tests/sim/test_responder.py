@@ -217,6 +217,19 @@ def test_memory_extraction_schema():
     assert value["open_questions"] == ["Should we add caching later?"]
 
 
+
+@pytest.mark.parametrize(("sentence", "section", "expected"), [
+    ("My name is Priya and I live in Porto.", "user_profile", {"name": "Priya", "location": "Porto"}),
+    ("Our budget is 4,200 euros, roughly.", "task_context", {"budget": "4,200 euros"}),
+    ("The deadline is 3.5 weeks away and my dog is Rex.", "task_context", {"deadline": "3.5 weeks away", "dog": "Rex"}),
+])
+def test_memory_values_stop_at_clause_boundaries(sentence, section, expected):
+    tool = {"name": "save_memory", "description": "Save structured memory.", "input_schema": MEMORY_SCHEMA}
+    value = tool_input(respond(req(sentence, tools=[tool], tool_choice={"type": "tool", "name": "save_memory"})),
+                       "save_memory")
+    assert value[section] == expected
+
+
 WEATHER = {"name": "get_weather", "description": "Current weather for a city.",
            "input_schema": {"type": "object", "properties": {
                "city": {"type": "string"},
