@@ -1,10 +1,12 @@
 """Injected faults and latency: what the real API does on a bad day, reproducibly.
 
 ``faults`` takes either a schedule, one entry per request in order (``None`` for a normal
-answer; ``429``, ``529``, ``500`` or ``"timeout"``), or a dict of rates such as
+answer; ``429``, ``529``, ``500``, ``"timeout"`` or ``"lost"``), or a dict of rates such as
 ``{"429": 0.05, "529": 0.01, "timeout": 0.01}`` drawn from a seeded generator. A 429 carries
 ``retry-after`` (seconds) and ``retry-after-ms`` headers, as the API's rate limiter does; the
-SDK's own retry logic reads them.
+SDK's own retry logic reads them. ``"timeout"`` fails before the request is processed;
+``"lost"`` processes and bills it, then drops the response (the client sees a read timeout and
+retries): the case an idempotency key exists for.
 
 ``latency`` is simulated time added to the simulator's clock per request: a number of
 seconds, or a dict ``{"base": s, "per_input_token": s, "per_output_token": s}``. Real
@@ -19,7 +21,7 @@ from typing import Any
 
 from convolab.sim.rules import ApiError
 
-FAULT_KINDS = {429, 500, 529, "timeout"}
+FAULT_KINDS = {429, 500, 529, "timeout", "lost"}
 
 
 class SimulatedTimeout(Exception):
@@ -41,7 +43,7 @@ class FaultPlan:
             for k, v in faults.items():
                 kind = int(k) if str(k).isdigit() else k
                 if kind not in FAULT_KINDS:
-                    raise ValueError(f"unknown fault {k!r}; use one of 429, 500, 529, 'timeout'")
+                    raise ValueError(f"unknown fault {k!r}; use one of 429, 500, 529, 'timeout', 'lost'")
                 self.rates[kind] = float(v)
             if sum(self.rates.values()) > 1:
                 raise ValueError("fault rates add up to more than 1")
@@ -49,7 +51,7 @@ class FaultPlan:
             self.schedule = list(faults)
             bad = [f for f in self.schedule if f is not None and f not in FAULT_KINDS]
             if bad:
-                raise ValueError(f"unknown faults in schedule: {bad!r}; use None, 429, 500, 529 or 'timeout'")
+                raise ValueError(f"unknown faults in schedule: {bad!r}; use None, 429, 500, 529, 'timeout' or 'lost'")
 
     def pick(self, n: int) -> Any:
         """The fault for request number ``n`` (0-based), or None."""
@@ -65,7 +67,8 @@ class FaultPlan:
         return None
 
     def raise_for(self, kind: Any) -> None:
-        if kind is None:
+        """Fail before processing (``"lost"`` fails after, in the simulator's handler)."""
+        if kind is None or kind == "lost":
             return
         if kind == "timeout":
             raise SimulatedTimeout("simulated read timeout")

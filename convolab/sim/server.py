@@ -33,6 +33,7 @@ from convolab.sim.tokenizer import Tokenizer
 
 BASE_URL = "http://convolab-sim.invalid"
 Responder = Callable[[dict[str, Any]], Any]
+IDEMPOTENCY_SECONDS = 24 * 3600  # how long an Idempotency-Key's answer is kept
 
 
 def _default_responder() -> Responder:
@@ -52,6 +53,8 @@ class Exchange:
     usage: dict[str, Any] | None = None
     error: str | None = None
     request: dict[str, Any] | None = field(default=None, repr=False)
+    idempotency_key: str | None = None
+    replayed: bool = False  # answered from the idempotency store: not processed, not billed
 
 
 class Simulator:
@@ -60,14 +63,16 @@ class Simulator:
     Options: ``clock`` (``SystemClock`` by default; ``ManualClock`` to move time by hand),
     ``seed`` (fault draws and request ids), ``latency`` and ``faults`` (see
     ``convolab.sim.faults``), ``responder`` (a function from request body to ``Reply``; the
-    default answers from the payload), ``real_sleep``, ``keep_history``/``keep_requests``.
+    default answers from the payload), ``real_sleep``, ``keep_history``/``keep_requests``, ``journal`` (a file that gets one JSON
+line per request, flushed before the answer leaves: what was billed survives any client crash).
     ``client()`` and ``async_client()`` return real SDK clients that share this simulator's
     prompt cache; ``count(body)`` is ``count_tokens`` without HTTP.
     """
 
     def __init__(self, *, clock: Clock | None = None, seed: int = 0, latency: Any = None,
                  faults: Any = None, responder: Responder | None = None, real_sleep: bool = False,
-                 keep_history: int = 1000, keep_requests: bool = False, retry_after: float = 0.01):
+                 keep_history: int = 1000, keep_requests: bool = False, retry_after: float = 0.01,
+                 journal: str | None = None):
         self.clock = clock or SystemClock()
         self.seed = seed
         self.cache = PromptCache()
@@ -84,6 +89,8 @@ class Simulator:
         self._body_digest = ""
         self._last_flat: tuple[Any, list[dict[str, Any]], Prompt] | None = None
         self._validation_memo = ValidationMemo()
+        self.journal = journal  # a JSON Lines file: one line per request (status, usage, key, replayed)
+        self._idempotent: dict[str, tuple[str, Any, int, Any, bool]] = {}  # key -> (digest, time, status, data, stream)
 
     # -- clients ---------------------------------------------------------------------------
     def client(self, *, max_retries: int = 2, **kwargs: Any) -> anthropic.Anthropic:
@@ -117,8 +124,11 @@ class Simulator:
             self.requests += 1
             rid = "req_sim_" + hashlib.blake2b(f"{self.seed}:{n}".encode(), digest_size=10).hexdigest()
             payload: Any = None
+            key = (headers or {}).get("idempotency-key") if method == "POST" else None
+            extra_headers: dict[str, str] = {}
             try:
-                self.faults.raise_for(self.faults.pick(n))
+                fault = self.faults.pick(n)
+                self.faults.raise_for(fault)
                 if method == "POST":
                     try:
                         payload = json.loads(body or b"null")
@@ -126,20 +136,50 @@ class Simulator:
                         raise invalid(f"request body is not valid JSON: {e.msg}") from None
                 betas = {b.strip() for b in (headers or {}).get("anthropic-beta", "").split(",") if b.strip()}
                 self._body_digest = hashlib.blake2b(body or b"", digest_size=10).hexdigest()
-                status, data, stream = self._route(method, path, query, payload, betas)
+                replay = self._replay(key, self._body_digest) if key else None
+                if replay is not None:
+                    status, data, stream = replay
+                    extra_headers["idempotent-replayed"] = "true"
+                else:
+                    status, data, stream = self._route(method, path, query, payload, betas)
+                    if key:
+                        self._idempotent[key] = (self._body_digest, self.clock.now(), status, data, stream)
             except ApiError as e:
-                self._record(Exchange(path, e.status, error=e.message, request=payload if isinstance(payload, dict) else None))
+                self._record(Exchange(path, e.status, error=e.message, request=payload if isinstance(payload, dict) else None,
+                                      idempotency_key=key))
                 err = {"type": "error", "error": {"type": e.type, "message": e.message}, "request_id": rid}
                 return httpx2.Response(e.status, json=err, headers={"request-id": rid, **e.headers})
             self._record(Exchange(path, status, model=(payload or {}).get("model") if isinstance(payload, dict) else None,
-                                  usage=data.get("usage") if isinstance(data, dict) else None,
-                                  request=payload if isinstance(payload, dict) else None))
+                                  usage=None if replay is not None else data.get("usage") if isinstance(data, dict) else None,
+                                  request=payload if isinstance(payload, dict) else None,
+                                  idempotency_key=key, replayed=replay is not None))
+        if fault == "lost":  # processed and billed above; the client never sees the answer
+            raise SimulatedTimeout("simulated lost response (the request was processed and billed)")
+        headers_out = {"request-id": rid, **extra_headers}
         if stream:
             return httpx2.Response(status, content=sse_body(data),
-                                   headers={"request-id": rid, "content-type": "text/event-stream"})
-        return httpx2.Response(status, json=data, headers={"request-id": rid})
+                                   headers={**headers_out, "content-type": "text/event-stream"})
+        return httpx2.Response(status, json=data, headers=headers_out)
+
+    def _replay(self, key: str, digest: str) -> tuple[int, Any, bool] | None:
+        """The stored answer to an earlier request with this ``Idempotency-Key`` (24 hours), or
+        None. The same key with a different body is refused, as idempotency layers do."""
+        if len(key) > 255:
+            raise invalid("Idempotency-Key: at most 255 characters")
+        hit = self._idempotent.get(key)
+        if hit is None or (self.clock.now() - hit[1]).total_seconds() > IDEMPOTENCY_SECONDS:
+            return None
+        if hit[0] != digest:
+            raise invalid(f"Idempotency-Key {key!r} was already used with a different request body; "
+                          "use a new key for a new request")
+        return hit[2], hit[3], hit[4]
 
     def _record(self, ex: Exchange) -> None:
+        if self.journal:
+            line = {"path": ex.path, "status": ex.status, "model": ex.model, "usage": ex.usage, "error": ex.error,
+                    "idempotency_key": ex.idempotency_key, "replayed": ex.replayed}
+            with open(self.journal, "a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
         if not self.keep_requests:
             ex.request = None
         if self.keep_history:
