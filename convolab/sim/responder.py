@@ -121,6 +121,11 @@ def _parts(request: dict[str, Any]) -> _Parts:
         if isinstance(content, list) else [content if isinstance(content, str) else ""]
     query = "\n".join(t for t in plain if isinstance(t, str)).strip()
     extra = [t for t in last if t not in plain]  # tool results beside the question are material
+    paragraphs = [x.strip() for x in re.split(r"\n\s*\n", query) if x.strip()]
+    if len(paragraphs) > 1 and SUMMARY_MARKER not in query and _is_question(paragraphs[-1]):
+        # merged user messages (an unanswered one sent again with the next): what came before
+        # the final question is material, as it would be for a reader
+        query, extra = paragraphs[-1], [*extra, *paragraphs[:-1]]
     return _Parts(query, False, system_texts, history + extra, last)
 
 

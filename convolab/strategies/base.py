@@ -12,13 +12,35 @@ from functools import cached_property
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from convolab import catalog
-from convolab.errors import ContextOverflow
+from convolab.errors import ContextOverflow, ConvolabError, InvalidConversation
 from convolab.history import HistoryIndex
 from convolab.model import Conversation, Message, Turn
 from convolab.repair import RepairReport, repair_messages
 from convolab.tokens import TokenCounter
 
 EPHEMERAL = {"type": "ephemeral"}
+MAX_BREAKPOINTS = 4  # cache_control blocks per request, the top-level one included
+
+
+def _limit_breakpoints(request: dict[str, Any]) -> int:
+    """Drop the earliest ``cache_control`` of stored message blocks while the request has more
+    breakpoints than the API allows (the strategy's own come first). Returns how many."""
+    def blocks(msgs: list[dict[str, Any]]) -> list[tuple[int, int]]:
+        return [(i, k) for i, m in enumerate(msgs) if isinstance(m["content"], list)
+                for k, b in enumerate(m["content"]) if "cache_control" in b]
+
+    system = request.get("system") or []
+    count = (sum(1 for b in system if "cache_control" in b) + sum(1 for t in request.get("tools") or []
+                                                                   if "cache_control" in t)
+             + ("cache_control" in request))
+    msgs = request["messages"]
+    found = blocks(msgs)
+    excess = count + len(found) - MAX_BREAKPOINTS
+    for i, k in found[:max(excess, 0)]:
+        content = list(msgs[i]["content"])
+        content[k] = {key: v for key, v in content[k].items() if key != "cache_control"}
+        msgs[i] = {**msgs[i], "content": content}
+    return max(excess, 0)
 
 
 @dataclass
@@ -132,6 +154,12 @@ class BaseStrategy:
     def observe(self, turn: Turn, *, client: Any = None, conversation: Conversation | None = None) -> None:
         """Learn from the exchange just completed (``turn``); nothing to learn by default."""
 
+    def forget(self, conversation: Conversation) -> None:
+        """Drop what was indexed for ``conversation`` (after a session took back an unsent
+        message); the next build re-indexes it."""
+        self._indexes.pop(conversation.session_id, None)
+        self._last = None
+
     # -- helpers -------------------------------------------------------------------------
     def model_for(self, conversation: Conversation) -> str:
         return self.model or conversation.model
@@ -188,6 +216,9 @@ class BaseStrategy:
             breakpoints.append("last message (automatic)")
         if extra_request:
             request.update(extra_request)
+        dropped = _limit_breakpoints(request)
+        if dropped:
+            breakpoints.append(f"{dropped} stored message breakpoint(s) dropped (the API allows {MAX_BREAKPOINTS})")
 
         idx = self.index(conversation)
         fixed = self.fixed_tokens(conversation, model, [b for _, b in extra_system])
@@ -235,6 +266,16 @@ class BaseStrategy:
                 read = prev_stable
         write = total - read if total >= minimum else 0
         return read, write
+
+    def newest_turn_overflow(self, conversation: Conversation, fixed_tokens: int, room: int, *,
+                             what: str = "the newest turn", hint: str = "") -> ConvolabError:
+        """The error for a window that came out empty: ``InvalidConversation`` when there is
+        nothing to send, else ``ContextOverflow`` saying by how much the newest turn is over."""
+        idx = self.index(conversation)
+        starts = idx.turn_starts
+        if not starts:
+            return InvalidConversation("the conversation has no messages: add a user message before building a payload")
+        return ContextOverflow(fixed_tokens + idx.tokens(starts[-1]), room, what=what, hint=hint)
 
     def _cc(self) -> dict[str, Any]:
         return {"type": "ephemeral", "ttl": self.cache_ttl} if self.cache_ttl != "5m" else dict(EPHEMERAL)

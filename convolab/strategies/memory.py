@@ -39,7 +39,6 @@ import json
 from typing import Any, ClassVar
 
 from convolab import catalog
-from convolab.errors import ContextOverflow
 from convolab.model import Conversation, Message, Turn, content_text
 from convolab.strategies.base import BaseStrategy, Payload
 
@@ -297,10 +296,9 @@ class StructuredMemory(BaseStrategy):
         available = room - fixed["system"] - fixed["tools"] - fixed["extra"]
         w = idx.window(max_turns=self.keep_recent_turns, budget_tokens=max(available, 0))
         if w.empty:
-            starts = idx.turn_starts
-            needed = fixed["system"] + fixed["tools"] + fixed["extra"] + idx.tokens(starts[-1] if starts else 0)
-            raise ContextOverflow(needed, room, what="the memory payload",
-                                  hint="System prompt, memory block and the newest turn exceed budget_tokens; "
-                                  "raise it, lower max_items, or shorten the message.")
+            raise self.newest_turn_overflow(conversation, fixed["system"] + fixed["tools"] + fixed["extra"], room,
+                                            what="the memory payload",
+                                            hint="System prompt, memory block and the newest turn exceed "
+                                            "budget_tokens; raise it, lower max_items, or shorten the message.")
         return self.finish(conversation, start=w.start, extra_system=extra, budget=self.budget_tokens,
                            volatile_system=len(extra))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from convolab.errors import ContextOverflow
 from convolab.model import Conversation
 from convolab.strategies.base import BaseStrategy, Payload
 
@@ -37,11 +36,9 @@ class SlidingWindow(BaseStrategy):
         idx = self.index(conversation)
         w = idx.window(max_turns=self.max_turns, budget_tokens=max(available, 0))
         if w.empty:
-            starts = idx.turn_starts
-            last_start = starts[-1] if starts else 0
-            needed = fixed["system"] + fixed["tools"] + idx.tokens(last_start)
-            raise ContextOverflow(needed, room, hint="The system prompt, tools and the newest turn alone exceed "
-                                  "budget_tokens; raise it or shorten the newest message.")
+            raise self.newest_turn_overflow(conversation, fixed["system"] + fixed["tools"], room,
+                                            hint="The system prompt, tools and the newest turn alone exceed "
+                                            "budget_tokens; raise it or shorten the newest message.")
         return self.finish(conversation, start=w.start, budget=self.budget_tokens)
 
     def state(self) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from convolab.errors import ContextOverflow
 from convolab.model import Conversation, Message, Turn, content_text
 from convolab.strategies.base import BaseStrategy, Payload
 
@@ -52,7 +51,8 @@ class Summarizing(BaseStrategy):
 
     def __init__(self, budget_tokens: int = 8000, keep_recent_turns: int = 4, *,
                  summary_model: str = "claude-haiku-4-5", compress_at: int | None = None,
-                 summary_words: int = 150, max_pins: int = 20, **kwargs: Any):
+                 summary_words: int = 150, max_pins: int = 20, max_summary_tokens: int | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         if keep_recent_turns < 1:
             raise ValueError("keep_recent_turns must be at least 1")
@@ -62,6 +62,7 @@ class Summarizing(BaseStrategy):
         self.compress_at = compress_at if compress_at is not None else budget_tokens // 2
         self.summary_words = summary_words
         self.max_pins = max_pins
+        self.max_summary_tokens = max_summary_tokens if max_summary_tokens is not None else budget_tokens // 3
         self.summaries: list[SummaryBlock] = []
         self.pins: list[Pin] = []
         self.side_usage: list[tuple[str, Any]] = []  # (model, usage) of summary calls, for the ledger
@@ -112,9 +113,39 @@ class Summarizing(BaseStrategy):
                                        messages=[{"role": "user", "content": prompt}])
         self.side_usage.append((self.summary_model, reply.usage))
         text = " ".join(b.text for b in reply.content if getattr(b, "type", "") == "text").strip() or "(nothing to keep)"
-        block = SummaryBlock(len(self.summaries) + 1, text, [m.id for m in old], self.summary_model)
+        block = SummaryBlock(self._next_version(), text, [m.id for m in old], self.summary_model)
         self.summaries.append(block)
         self._pin(old)
+        if len(self.summaries) > 1 and self._summary_tokens(conversation) > self.max_summary_tokens:
+            block = self.consolidate(conversation, client)
+        return block
+
+    def _next_version(self) -> int:
+        return self.summaries[-1].version + 1 if self.summaries else 1
+
+    def _summary_tokens(self, conversation: Conversation) -> int:
+        model = self.model_for(conversation)
+        blocks = [b for _, b in self._blocks()[0][:len(self.summaries)]]  # summaries, not the pins
+        return self.counter.count_system(blocks, model=model) - self.counter.count_system(None, model=model)
+
+    def consolidate(self, conversation: Conversation, client: Any) -> SummaryBlock:
+        """Fold every summary block into one (when they outgrow ``max_summary_tokens``).
+
+        The only time earlier summary text is rewritten: the cached prefix is written once more,
+        and the appended blocks start again from this one. The new block covers every message
+        the old ones covered and takes the next version number.
+        """
+        texts = "\n\n".join(b.text for b in self.summaries)
+        prompt = (f"{SUMMARY_MARKER} Merge these summaries of one conversation into a single summary of at most "
+                  f"{self.summary_words} words, keeping names, numbers, dates, decisions and what the user "
+                  f"requires.\n\n{texts}")
+        reply = client.messages.create(model=self.summary_model, max_tokens=self.summary_words * 3,
+                                       messages=[{"role": "user", "content": prompt}])
+        self.side_usage.append((self.summary_model, reply.usage))
+        text = " ".join(b.text for b in reply.content if getattr(b, "type", "") == "text").strip() or texts
+        covers = [i for b in self.summaries for i in b.covers]
+        block = SummaryBlock(self._next_version(), text, covers, self.summary_model)
+        self.summaries = [block]
         return block
 
     def _pin(self, messages: list[Message]) -> None:
@@ -150,9 +181,8 @@ class Summarizing(BaseStrategy):
         start = self.covered_until(conversation)
         w = idx.window(budget_tokens=max(available, 0), min_start=start)
         if w.empty:
-            starts = idx.turn_starts
-            needed = fixed["system"] + fixed["tools"] + fixed["extra"] + idx.tokens(starts[-1] if starts else 0)
-            raise ContextOverflow(needed, room, hint="System prompt, summary and the newest turn exceed budget_tokens; "
-                                  "raise it, lower summary_words, or shorten the message.")
+            raise self.newest_turn_overflow(conversation, fixed["system"] + fixed["tools"] + fixed["extra"], room,
+                                            hint="System prompt, summary and the newest turn exceed budget_tokens; "
+                                            "raise it, lower summary_words, or shorten the message.")
         return self.finish(conversation, start=w.start, extra_system=extra, budget=self.budget_tokens,
                            volatile_system=volatile)

@@ -163,3 +163,21 @@ def test_sliding_build_work_does_not_grow_with_history():
     p = s.build(big)
     assert len(p.sent) == 2 * 4 + 1  # four whole turns and the new user message
     assert Counting.calls <= 2 + len(p.sent)
+
+
+def test_stored_breakpoints_beyond_the_api_limit_are_dropped_earliest_first():
+    from convolab.sim import Simulator
+
+    sim = Simulator()
+    conv = Conversation(system_prompt="You are terse.", model="claude-sonnet-4-6")
+    for i in range(5):
+        conv.add("user", [{"type": "text", "text": f"Note {i}.", "cache_control": {"type": "ephemeral"}}])
+        conv.add("assistant", f"Noted {i}.")
+    conv.add("user", "Which notes?")
+    p = FullHistory().build(conv)
+    marked = [i for i, m in enumerate(p.messages) if isinstance(m["content"], list)
+              and any("cache_control" in b for b in m["content"])]
+    assert marked == [6, 8]  # system + top-level + the two newest stored ones = 4
+    assert "3 stored message breakpoint(s) dropped" in " ".join(p.cache.breakpoints)
+    assert "cache_control" in conv.messages[0].content[0]  # the stored history is untouched
+    assert p.create(sim.client()).content

@@ -56,7 +56,7 @@ def test_summary_blocks_are_appended_never_rewritten_and_cover_disjoint_messages
     sim = Simulator(clock=ManualClock())
     client = sim.client()
     conv = long_chat(40)
-    s = Summarizing(budget_tokens=1200, keep_recent_turns=2, compress_at=300)
+    s = Summarizing(budget_tokens=1200, keep_recent_turns=2, compress_at=300, max_summary_tokens=10_000)
     first_texts = []
     for k in range(12):
         run(conv, s, client, sim, [f"Any news on task {k}?"])
@@ -106,3 +106,23 @@ def test_without_a_client_it_never_summarizes_and_still_fits():
 def test_rejects_nonsense_settings():
     with pytest.raises(ValueError, match="keep_recent_turns"):
         Summarizing(keep_recent_turns=0)
+
+
+def test_summaries_are_consolidated_before_they_outgrow_the_budget():
+    sim = Simulator(clock=ManualClock())
+    client = sim.client()
+    conv = Conversation(system_prompt="You are a shopping assistant.", model=MODEL)
+    s = Summarizing(budget_tokens=900, keep_recent_turns=2, compress_at=200)
+    versions = []
+    for i in range(120):
+        conv.add("user", f"Message {i}: item {i} costs {i * 7} euros and ships on day {i % 28 + 1}.")
+        p = s.build(conv, client=client)  # never ContextOverflow: the summary stays bounded
+        assert p.input_tokens <= 900
+        conv.add("assistant", p.create(client).content)
+        s.observe(conv.turns()[-1], client=client, conversation=conv)
+        versions.append(s.summaries[-1].version if s.summaries else 0)
+    assert len(s.summaries) < max(versions), "some compressions were consolidated"
+    assert s._summary_tokens(conv) <= s.max_summary_tokens + 200
+    assert versions == sorted(versions)  # versions only grow
+    covered = [i for b in s.summaries for i in b.covers]
+    assert covered == [m.id for m in conv.messages[:len(covered)]]  # every older message, in order
