@@ -1,0 +1,46 @@
+"""Datasets to replay: LoCoMo's published conversations and a seeded synthetic generator.
+
+Both give ``Sample`` records (a ``convolab.Conversation`` with session dates, QA items and
+a map from each dialogue id to the message holding it), so one harness runs both::
+
+    >>> from convolab.datasets import synthetic
+    >>> sample = synthetic(turns=60, seed=1)
+    >>> sample.qa[0].evidence[0] in sample.dia_index
+    True
+
+``load_locomo(path)`` reads the benchmark's JSON; ``write_locomo_json(samples, path)`` writes
+that format (the synthetic generator's output included). Formats, mapping rules and the
+LoCoMo license are in ``docs/datasets.md``.
+"""
+
+from convolab.datasets.locomo import (
+    MESSAGE_SPACING,
+    SYSTEM_PROMPT,
+    format_locomo_date,
+    load_locomo,
+    parse_locomo,
+    parse_locomo_date,
+    parse_sample,
+    write_locomo_json,
+)
+from convolab.datasets.records import CATEGORY_NAMES, PlantedFact, QAItem, Sample, SessionInfo
+from convolab.datasets.synthetic import TOOLS, synthetic, synthetic_record
+
+__all__ = [
+    "CATEGORY_NAMES",
+    "MESSAGE_SPACING",
+    "SYSTEM_PROMPT",
+    "TOOLS",
+    "PlantedFact",
+    "QAItem",
+    "Sample",
+    "SessionInfo",
+    "format_locomo_date",
+    "load_locomo",
+    "parse_locomo",
+    "parse_locomo_date",
+    "parse_sample",
+    "synthetic",
+    "synthetic_record",
+    "write_locomo_json",
+]
