@@ -7,10 +7,10 @@ STAMP := $(VENV)/.convolab-installed
 EXTRAS := lab,postgres,dev,bench
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test lint format bench clean
+.PHONY: help setup system-deps lab test lint format bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv and install convolab (editable) with all extras; fast when done
 $(STAMP): pyproject.toml
@@ -20,10 +20,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 	@echo "convolab is installed in $(VENV) (activate with: source $(BIN)/activate)"
 
+system-deps: ## install the system packages the tests need (PostgreSQL server) when missing
+	@bash scripts/system-deps.sh
+
 lab: setup ## open JupyterLab on the quickstart notebook (CI=true or no display: check it starts, print the URL, exit)
 	@$(BIN)/python scripts/lab.py notebooks/00_quickstart.ipynb
 
-test: setup ## lint, then run the whole test suite
+test: setup system-deps ## lint, then run the whole test suite
 	$(BIN)/ruff check .
 	@bash scripts/run-tests.sh
 
