@@ -9,7 +9,9 @@ Start with ``notebooks/00_quickstart.ipynb``; the layers are drawn in ``docs/arc
 
 from importlib.metadata import PackageNotFoundError, version
 
+from convolab.async_session import AsyncChatSession
 from convolab.clients import async_client, client, client_kind
+from convolab.costs import CostTracker
 from convolab.errors import (
     BudgetExceeded,
     ConfigurationError,
@@ -29,6 +31,8 @@ from convolab.model import (
     tool_exchanges,
 )
 from convolab.repair import RepairReport, repair_messages
+from convolab.session import ChatSession, SentTurn
+from convolab.stores import DuckDBStore, PostgresStore
 
 try:
     __version__ = version("convolab")
@@ -36,16 +40,22 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
 __all__ = [
+    "AsyncChatSession",
     "BudgetExceeded",
+    "ChatSession",
     "ConfigurationError",
     "ContextOverflow",
     "Conversation",
     "ConvolabError",
+    "CostTracker",
+    "DuckDBStore",
     "InvalidConversation",
     "Message",
     "NotFound",
+    "PostgresStore",
     "RepairReport",
     "Role",
+    "SentTurn",
     "StoreLocked",
     "Turn",
     "UnknownModel",

@@ -17,6 +17,17 @@ def cli() -> None:
     """
 
 
+def _register() -> None:
+    from convolab.commands.chat import chat
+    from convolab.commands.costs import costs
+
+    cli.add_command(chat)
+    cli.add_command(costs)
+
+
+_register()
+
+
 def main() -> None:
     cli(prog_name="convolab")
 

@@ -200,6 +200,14 @@ def is_plain_user(message: MessageLike) -> bool:
     return role_of(message) == "user" and not tool_result_ids(message)
 
 
+def unanswered(messages: Sequence[Message]) -> list[Message]:
+    """The user messages at the end of ``messages`` that no reply follows yet."""
+    k = len(messages)
+    while k and messages[k - 1].role == "user":
+        k -= 1
+    return list(messages[k:])
+
+
 @dataclass(frozen=True)
 class Turn:
     """Messages ``start`` (inclusive) to ``end`` (exclusive) of a sequence: one exchange.
@@ -328,6 +336,16 @@ class Conversation:
                         f"optionally {sorted(MESSAGE_FIELDS)}")
                 added.append(self.add(m["role"], m["content"], **extra))
         return added
+
+    def discard_last(self, message: Message) -> None:
+        """Remove ``message`` if it is the last one: for a session taking back a message it
+        never stored (its request was refused before sending). Anything else raises
+        ``InvalidConversation``: history is append-only."""
+        if not self.messages or self.messages[-1] is not message:
+            raise InvalidConversation(f"message {message.id!r} is not the last message; only an unsent last "
+                                      "message can be discarded")
+        self.messages.pop()
+        del self._by_id[message.id]
 
     def get(self, message_id: str) -> Message:
         try:

@@ -33,3 +33,39 @@ def test_unknown_command_exits_2_with_one_clear_line():
     result = CliRunner().invoke(cli, ["frobnicate"])
     assert result.exit_code == 2
     assert "No such command 'frobnicate'" in result.output
+
+
+# -- chat and costs ----------------------------------------------------------------------------
+
+def test_chat_stores_the_conversation_and_costs_reads_the_ledger(tmp_path, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    db = str(tmp_path / "cli.duckdb")
+    result = CliRunner().invoke(cli, ["chat", "--db", db, "--user", "ada", "--strategy", "sliding"],
+                                input="Hi, I live in Lisbon.\nWhere do I live?\n/quit\n")
+    assert result.exit_code == 0, result.output
+    assert "claude> " in result.output and "Lisbon" in result.output.split("claude> ")[2]
+    assert result.output.count("[in ") == 2 and "cache read" in result.output
+    conv_id = result.output.split("--resume ")[1].split()[0]
+
+    resumed = CliRunner().invoke(cli, ["chat", "--db", db, "--user", "ada", "--resume", conv_id],
+                                 input="Say my name again.\n")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"conversation {conv_id}" in resumed.output
+
+    costs = CliRunner().invoke(cli, ["costs", "--user", "ada", "--db", db])
+    assert costs.exit_code == 0, costs.output
+    assert "claude-sonnet-4-6" in costs.output and "total: $" in costs.output
+    assert "over 3 requests" in costs.output
+
+    nobody = CliRunner().invoke(cli, ["costs", "--user", "bob", "--db", db])
+    assert "no usage for user 'bob'" in nobody.output
+
+
+def test_chat_unknown_strategy_and_other_users_conversation_exit_2(tmp_path):
+    db = str(tmp_path / "cli.duckdb")
+    bad = CliRunner().invoke(cli, ["chat", "--db", db, "--strategy", "magic"], input="/quit\n")
+    assert bad.exit_code == 2 and "magic" in bad.output
+    first = CliRunner().invoke(cli, ["chat", "--db", db, "--user", "ada"], input="hello\n/quit\n")
+    conv_id = first.output.split("--resume ")[1].split()[0]
+    other = CliRunner().invoke(cli, ["chat", "--db", db, "--user", "mallory", "--resume", conv_id], input="/quit\n")
+    assert other.exit_code == 2 and "not found" in other.output

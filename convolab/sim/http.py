@@ -14,6 +14,7 @@ the standard library; streaming answers are sent whole (the SDK parses them the 
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,6 +54,15 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer (killed, timed out) is normal here, not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def serve(simulator: Simulator | None = None, *, host: str = "127.0.0.1", port: int = 0,
           background: bool = True) -> ThreadingHTTPServer:
     """Start serving ``simulator`` (a new default one if None) and return the server.
@@ -60,8 +70,7 @@ def serve(simulator: Simulator | None = None, *, host: str = "127.0.0.1", port: 
     ``port=0`` picks a free port (``server.server_address[1]``). With ``background=True`` it
     serves from a daemon thread; call ``server.shutdown()`` to stop.
     """
-    server = ThreadingHTTPServer((host, port), _handler(simulator or Simulator()))
-    server.daemon_threads = True
+    server = _Server((host, port), _handler(simulator or Simulator()))
     if background:
         threading.Thread(target=server.serve_forever, name="convolab-sim-http", daemon=True).start()
     return server

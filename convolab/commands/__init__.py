@@ -1,0 +1,1 @@
+"""Command groups of the ``convolab`` command line, one module each."""

@@ -1,0 +1,145 @@
+"""``CostTracker``: what each user spent, read from the store's usage ledger, and budgets
+enforced *before* a request is sent.
+
+The chapter kept costs in a process-memory dict (lost on restart), priced them from a stale
+table that silently fell back to Sonnet's prices, and checked the budget after spending. Here
+every billed request is a ``UsageEvent`` row (``request_id`` unique, so nothing is recorded
+twice) priced by ``convolab.pricing`` with cache writes and reads, and a request's worst case
+is reserved against the day's limit in the same transaction that checks it.
+
+>>> from convolab import CostTracker, DuckDBStore                      # doctest: +SKIP
+>>> tracker = CostTracker(DuckDBStore(":memory:"))                     # doctest: +SKIP
+>>> tracker.record("ada", "claude-sonnet-4-6", 1000, 500)              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from convolab.model import new_id
+from convolab.pricing import PER, cost_usd, price_for, usage_tokens
+from convolab.stores.base import Reservation, Store, UsageEvent
+
+
+def usage_event(user_id: str, model: str, usage: Any, *, request_id: str | None = None,
+                conversation_id: str | None = None, kind: str = "reply", response_id: str | None = None,
+                at: datetime | None = None) -> UsageEvent:
+    """A ledger row for one response's ``usage`` (the SDK's ``Usage`` or a dict with its keys),
+    priced at ``at`` (default now, UTC)."""
+    at = at or datetime.now(UTC)
+    tokens = usage_tokens(usage)
+    prompt = tokens["input"] + tokens["cache_write_5m"] + tokens["cache_write_1h"] + tokens["cache_read"]
+    price = price_for(model, at=at, prompt_tokens=prompt)
+    return UsageEvent(
+        request_id=request_id or new_id(), user_id=user_id, model=model, input_tokens=tokens["input"],
+        output_tokens=tokens["output"], cache_creation_input_tokens=tokens["cache_write_5m"] + tokens["cache_write_1h"],
+        cache_read_input_tokens=tokens["cache_read"], cache_creation_5m_tokens=tokens["cache_write_5m"],
+        cache_creation_1h_tokens=tokens["cache_write_1h"], cost_usd=cost_usd(model, usage, at),
+        price_date=price.effective_from, conversation_id=conversation_id, kind=kind, response_id=response_id,
+        created_at=at)
+
+
+def worst_case_usd(model: str, input_tokens: int, max_tokens: int, *, cache_ttl: str | None = "5m",
+                   at: datetime | None = None) -> float:
+    """The most a request can cost: every input token billed at the dearer of the input and
+    cache-write rates (a prompt may be written to the cache whole), and ``max_tokens`` of output."""
+    p = price_for(model, at=at, prompt_tokens=input_tokens)
+    write = {"5m": p.cache_write_5m, "1h": p.cache_write_1h}.get(cache_ttl or "", 0.0)
+    return round((input_tokens * max(p.input, write) + max_tokens * p.output) / PER, 10)
+
+
+@dataclass
+class DaySpend:
+    """A user's day: ``spent_usd`` from the ledger, ``reserved_usd`` held by requests in flight."""
+
+    user_id: str
+    day: date
+    spent_usd: float
+    reserved_usd: float
+
+    @property
+    def total_usd(self) -> float:
+        return self.spent_usd + self.reserved_usd
+
+
+class CostTracker:
+    """Per-user, per-day costs from a store's ledger; days are UTC unless ``tz`` says otherwise.
+
+    Keeps the chapter's API: ``record(user_id, model, input_tokens, output_tokens)``,
+    ``daily_cost(user_id, day=None)`` and ``within_budget(user_id, daily_limit_usd)``, now read
+    from the store (shared by every process using it) and priced with cache writes and reads.
+    """
+
+    def __init__(self, store: Store, *, tz: tzinfo = UTC):
+        self.store = store
+        self.tz = tz
+
+    # -- days ------------------------------------------------------------------------------
+    def today(self) -> date:
+        return datetime.now(self.tz).date()
+
+    def day_start(self, day: date | None = None) -> datetime:
+        """The first instant of ``day`` (default: today) in this tracker's time zone."""
+        return datetime.combine(day or self.today(), time(0), tzinfo=self.tz)
+
+    def _bounds(self, day: date | None) -> tuple[datetime, datetime]:
+        start = self.day_start(day)
+        return start, start + timedelta(days=1)
+
+    # -- recording -------------------------------------------------------------------------
+    def record(self, user_id: str, model: str, input_tokens: int, output_tokens: int, *,
+               cache_creation_input_tokens: int = 0, cache_read_input_tokens: int = 0,
+               request_id: str | None = None, conversation_id: str | None = None,
+               at: datetime | None = None) -> UsageEvent:
+        """Record one request (the chapter's signature, plus cache tokens) and return its row.
+        Recording the same ``request_id`` twice keeps the first row."""
+        usage = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                 "cache_creation_input_tokens": cache_creation_input_tokens,
+                 "cache_read_input_tokens": cache_read_input_tokens}
+        return self.record_usage(user_id, model, usage, request_id=request_id, conversation_id=conversation_id,
+                                 kind="manual", at=at)
+
+    def record_usage(self, user_id: str, model: str, usage: Any, *, request_id: str | None = None,
+                     conversation_id: str | None = None, kind: str = "reply", response_id: str | None = None,
+                     at: datetime | None = None) -> UsageEvent:
+        """Record a response's SDK ``Usage`` (or a dict with its keys)."""
+        event = usage_event(user_id, model, usage, request_id=request_id, conversation_id=conversation_id,
+                            kind=kind, response_id=response_id, at=at)
+        self.store.record_usage(event)
+        return event
+
+    # -- reading ---------------------------------------------------------------------------
+    def daily_cost(self, user_id: str, day: date | None = None) -> float:
+        """USD the user spent on ``day`` (default: today), from the ledger."""
+        start, end = self._bounds(day)
+        return round(self.store.spent_usd(user_id, start=start, end=end), 10)
+
+    def day(self, user_id: str, day: date | None = None) -> DaySpend:
+        """Spent and reserved (requests in flight or interrupted) on ``day``."""
+        start, end = self._bounds(day)
+        held = sum(r.amount_usd for r in self.store.open_reservations(user_id)
+                   if r.created_at is not None and start <= r.created_at < end)
+        return DaySpend(user_id, start.date(), self.daily_cost(user_id, day), round(held, 10))
+
+    def within_budget(self, user_id: str, daily_limit_usd: float) -> bool:
+        """Whether today's spend plus open reservations is still under the limit."""
+        return self.day(user_id).total_usd < daily_limit_usd
+
+    def events(self, user_id: str, day: date | None = None) -> list[UsageEvent]:
+        start, end = self._bounds(day)
+        return self.store.usage_events(user_id, start=start, end=end)
+
+    # -- budgets ---------------------------------------------------------------------------
+    def reserve(self, user_id: str, model: str, input_tokens: int, max_tokens: int, *, daily_limit_usd: float,
+                request_id: str | None = None, conversation_id: str | None = None,
+                cache_ttl: str | None = "5m") -> Reservation:
+        """Hold a request's worst-case cost against today's limit; ``BudgetExceeded`` (and
+        nothing held) when it would not fit. Settle with ``store.finish_turn(release=...)`` or
+        ``store.release``."""
+        res = Reservation(request_id or new_id(), user_id, worst_case_usd(model, input_tokens, max_tokens,
+                                                                         cache_ttl=cache_ttl),
+                          conversation_id=conversation_id, model=model)
+        self.store.reserve(res, daily_limit_usd=daily_limit_usd, day_start=self.day_start())
+        return res
