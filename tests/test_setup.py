@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,12 +55,17 @@ def test_make_lab_reports_a_missing_notebook():
     assert "notebooks/nope.ipynb not found" in proc.stderr
 
 
-def test_readme_example_prints_what_the_readme_says():
-    """The README's example runs as shown, offline, and its printed output is the one quoted."""
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```(\w*)\n(.*?)```", readme, flags=re.S)
-    i = next(k for k, (lang, _) in enumerate(blocks) if lang == "python")
-    code, expected = blocks[i][1], blocks[i + 1][1]
+README_BLOCKS = re.findall(r"```(\w*)\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+README_EXAMPLES = [(code, README_BLOCKS[k + 1][1]) for k, (lang, code) in enumerate(README_BLOCKS) if lang == "python"]
+
+
+def test_readme_has_examples():
+    assert len(README_EXAMPLES) >= 2
+
+
+@pytest.mark.parametrize(("code", "expected"), README_EXAMPLES, ids=["quickstart", "sessions"][:len(README_EXAMPLES)])
+def test_readme_example_prints_what_the_readme_says(code, expected):
+    """Each README example runs as shown, offline, and prints exactly the output quoted after it."""
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
