@@ -109,16 +109,20 @@ class Summarizing(BaseStrategy):
         prompt = (f"{SUMMARY_MARKER} Summarize the key facts, decisions, names, numbers and dates of this part "
                   f"of our conversation in at most {self.summary_words} words. Keep what the user requires "
                   f"word for word.\n\n{transcript or '(no text)'}")
-        reply = client.messages.create(model=self.summary_model, max_tokens=self.summary_words * 3,
-                                       messages=[{"role": "user", "content": prompt}])
-        self.side_usage.append((self.summary_model, reply.usage))
-        text = " ".join(b.text for b in reply.content if getattr(b, "type", "") == "text").strip() or "(nothing to keep)"
+        text = self._ask(client, prompt) or "(nothing to keep)"
         block = SummaryBlock(self._next_version(), text, [m.id for m in old], self.summary_model)
         self.summaries.append(block)
         self._pin(old)
         if len(self.summaries) > 1 and self._summary_tokens(conversation) > self.max_summary_tokens:
             block = self.consolidate(conversation, client)
         return block
+
+    def _ask(self, client: Any, prompt: str) -> str:
+        """One call to the summary model; its usage is kept for the ledger."""
+        reply = client.messages.create(model=self.summary_model, max_tokens=self.summary_words * 3,
+                                       messages=[{"role": "user", "content": prompt}])
+        self.side_usage.append((self.summary_model, reply.usage))
+        return " ".join(b.text for b in reply.content if getattr(b, "type", "") == "text").strip()
 
     def _next_version(self) -> int:
         return self.summaries[-1].version + 1 if self.summaries else 1
@@ -139,10 +143,7 @@ class Summarizing(BaseStrategy):
         prompt = (f"{SUMMARY_MARKER} Merge these summaries of one conversation into a single summary of at most "
                   f"{self.summary_words} words, keeping names, numbers, dates, decisions and what the user "
                   f"requires.\n\n{texts}")
-        reply = client.messages.create(model=self.summary_model, max_tokens=self.summary_words * 3,
-                                       messages=[{"role": "user", "content": prompt}])
-        self.side_usage.append((self.summary_model, reply.usage))
-        text = " ".join(b.text for b in reply.content if getattr(b, "type", "") == "text").strip() or texts
+        text = self._ask(client, prompt) or texts
         covers = [i for b in self.summaries for i in b.covers]
         block = SummaryBlock(self._next_version(), text, covers, self.summary_model)
         self.summaries = [block]
