@@ -31,7 +31,7 @@ test: setup system-deps ## lint, then run the whole test suite
 	@bash scripts/run-tests.sh
 
 bench: setup ## run the benchmarks (each prints its figures beside a baseline measured in the same run)
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@$(BIN)/python benchmarks/run_all.py
 
 lint: setup ## ruff check and format check
 	$(BIN)/ruff check .

@@ -52,9 +52,11 @@ def main() -> None:
                            runs=30 if n >= 10_000 else 300)
         summ = median_us(lambda s=summarizing, c=conv: s.build(c))
         print(f"{n:>9,} {ours:>17.1f} {theirs:>18.1f} {theirs / ours:>7.1f} {summ:>15.1f}")
+        ratio = theirs / ours
     conv = conversation(10_000)
     full = FullHistory(model="claude-opus-5")  # 1M window: the whole history fits
     print(f"FullHistory at 10,000 messages (repairs and sends everything): {median_us(lambda: full.build(conv), 20):.0f} us")
+    print(f"result: build_vs_langchain_trim={ratio:.1f}")
 
 
 if __name__ == "__main__":
