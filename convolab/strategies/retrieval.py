@@ -326,7 +326,7 @@ class Retrieval(BaseStrategy):
 
     def __init__(self, budget_tokens: int = 8000, keep_recent_turns: int = 4, *, k1: float = 1.2,
                  b: float = 0.75, neighbours: int = 1, max_hits: int = 8, min_score: float = 0.0,
-                 date_headers: bool = True, cache_messages: bool = True, **kwargs: Any):
+                 date_headers: bool = True, cache_messages: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         if keep_recent_turns < 1:
             raise ValueError("keep_recent_turns must be at least 1 (the newest turn is always sent)")

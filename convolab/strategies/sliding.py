@@ -19,14 +19,19 @@ class SlidingWindow(BaseStrategy):
 
     name: ClassVar[str] = "sliding"
 
-    def __init__(self, max_turns: int | None = None, budget_tokens: int | None = None, **kwargs: Any):
+    def __init__(self, max_turns: int | None = None, budget_tokens: int | None = None, *,
+                 headroom: float = 0.25, **kwargs: Any):
         super().__init__(**kwargs)
         if max_turns is None and budget_tokens is None:
             max_turns = 10
         if max_turns is not None and max_turns < 1:
             raise ValueError("max_turns must be at least 1")
+        if not 0 <= headroom < 1:
+            raise ValueError("headroom must be at least 0 and below 1 (a share of the budget)")
         self.max_turns = max_turns
         self.budget_tokens = budget_tokens
+        self.headroom = headroom
+        self._starts: dict[str, str] = {}  # conversation id -> id of the message the window starts at
 
     def build(self, conversation: Conversation, *, client: Any = None) -> Payload:
         model = self.model_for(conversation)
@@ -35,11 +40,36 @@ class SlidingWindow(BaseStrategy):
         available = room - fixed["system"] - fixed["tools"]
         idx = self.index(conversation)
         w = idx.window(max_turns=self.max_turns, budget_tokens=max(available, 0))
+        if not w.empty and self.budget_tokens is not None and self.cache and self.headroom:
+            w = self._stable(conversation, idx, w, available)
         if w.empty:
             raise self.newest_turn_overflow(conversation, fixed["system"] + fixed["tools"], room,
                                             hint="The system prompt, tools and the newest turn alone exceed "
                                             "budget_tokens; raise it or shorten the newest message.")
         return self.finish(conversation, start=w.start, budget=self.budget_tokens)
 
+    def _stable(self, conversation: Conversation, idx: Any, w: Any, available: int) -> Any:
+        """Cache-aware cut: keep the previous start while it still fits (the prompt then starts
+        with the previous one, so the cache reads it); when it must move, cut ``headroom`` of
+        the budget more, so the next turns fit without moving it again."""
+        prev = self._starts.get(conversation.session_id)
+        start = None
+        if prev is not None and prev in conversation._by_id:
+            at = conversation.index_of(prev)
+            if at >= w.start:  # the tightest window starts earlier: the previous start fits
+                start = at
+        if start is None and w.start > 0:  # the window has to move: move it past some headroom
+            roomy = idx.window(max_turns=self.max_turns, budget_tokens=int(available * (1 - self.headroom)))
+            start = roomy.start if not roomy.empty else w.start
+        if start is None:
+            start = w.start
+        self._starts[conversation.session_id] = conversation.messages[start].id
+        return idx.window(max_turns=self.max_turns, budget_tokens=idx.tokens(start), min_start=start)
+
     def state(self) -> dict[str, Any]:
-        return {**super().state(), "max_turns": self.max_turns, "budget_tokens": self.budget_tokens}
+        return {**super().state(), "max_turns": self.max_turns, "budget_tokens": self.budget_tokens,
+                "headroom": self.headroom, "starts": dict(self._starts)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self._starts = dict(state.get("starts", {}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -181,3 +183,35 @@ def test_stored_breakpoints_beyond_the_api_limit_are_dropped_earliest_first():
     assert "3 stored message breakpoint(s) dropped" in " ".join(p.cache.breakpoints)
     assert "cache_control" in conv.messages[0].content[0]  # the stored history is untouched
     assert p.create(sim.client()).content
+
+
+def test_budgeted_window_moves_in_steps_so_the_cache_reads_the_previous_prompt():
+    sim = Simulator(clock=ManualClock())
+    client = sim.client()
+    conv = Conversation(system_prompt="You are helpful.", model=MODEL)  # caches from 1,024 tokens
+    stepped, exact = SlidingWindow(budget_tokens=3000), SlidingWindow(budget_tokens=3000, headroom=0)
+    starts, reads, total = [], 0, 0
+    for t in range(80):
+        conv.add("user", f"Turn {t}: " + " ".join(f"w{t}_{k}" for k in range(60)))
+        p = stepped.build(conv)
+        assert exact.build(conv).sent[-1] == p.sent[-1]  # both end at the newest message
+        assert p.input_tokens <= 3000
+        r = p.create(client)
+        reads += r.usage.cache_read_input_tokens
+        total += r.usage.input_tokens + r.usage.cache_creation_input_tokens + r.usage.cache_read_input_tokens
+        starts.append(p.sent[0])
+        conv.add("assistant", f"Answer {t}.")
+        sim.clock.advance(10)
+    moves = sum(a != b for a, b in itertools.pairwise(starts))
+    assert moves < 20  # the window moved in steps, not every turn
+    assert reads / total > 0.6
+    again = SlidingWindow(budget_tokens=3000)
+    again.load_state(stepped.state())
+    conv.add("user", "And now?")
+    assert again.build(conv).sent == stepped.build(conv).sent  # the start survives a resume
+
+
+def test_max_turns_alone_keeps_the_chapter_meaning():
+    conv = chat(30)
+    p = SlidingWindow(max_turns=4).build(conv)
+    assert sum(1 for m in p.messages if m["role"] == "user") == 4

@@ -446,7 +446,7 @@ def test_cache_expectations_are_honest_and_the_system_prefix_is_read():
     conv = Conversation(system_prompt=POLICY, model=MODEL)
     conv.add("user", "My sister's name is Ilse.")
     conv.add("assistant", "Noted.")
-    s = Retrieval(budget_tokens=4000, keep_recent_turns=3)
+    s = Retrieval(budget_tokens=4000, keep_recent_turns=3, cache_messages=True)
     questions = ["How is the garden?", "And the tea?", "Any football news?", "What is my sister's name?",
                  "What about the garden again?", "Where does Ilse live?", "Tea or football?"]
     results = _chat(s, conv, sim, questions)
