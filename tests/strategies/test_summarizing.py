@@ -126,3 +126,55 @@ def test_summaries_are_consolidated_before_they_outgrow_the_budget():
     assert versions == sorted(versions)  # versions only grow
     covered = [i for b in s.summaries for i in b.covers]
     assert covered == [m.id for m in conv.messages[:len(covered)]]  # every older message, in order
+
+
+# -- property: random conversations with tool exchanges ---------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from convolab import ContextOverflow  # noqa: E402
+from convolab.strategies import ServerCompaction  # noqa: E402
+
+LOOKUP = [{"name": "lookup", "description": "Look something up", "input_schema": {
+    "type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}]
+
+
+def tool_chat(turns: int, tools_every: int) -> Conversation:
+    conv = Conversation(system_prompt="You are helpful.", model="claude-haiku-4-5", tools=LOOKUP)
+    for t in range(turns):
+        conv.add("user", f"Turn {t}: the parcel {t} weighs {t + 2} kilograms and goes to depot {t % 7}.")
+        if tools_every and t % tools_every == 0:
+            conv.add("assistant", [{"type": "text", "text": "Checking."},
+                                   {"type": "tool_use", "id": f"toolu_{t}", "name": "lookup", "input": {"q": str(t)}}])
+            conv.add("user", [{"type": "tool_result", "tool_use_id": f"toolu_{t}", "content": f"depot {t} is open"}])
+        conv.add("assistant", f"Parcel {t} noted.")
+    conv.add("user", "Which depot gets parcel 3?")
+    return conv
+
+
+def pairs_intact(request: dict) -> bool:
+    blocks = [b for m in request["messages"] if isinstance(m["content"], list) for b in m["content"]]
+    return ({b["id"] for b in blocks if b["type"] == "tool_use"}
+            == {b["tool_use_id"] for b in blocks if b["type"] == "tool_result"})
+
+
+@given(turns=st.integers(1, 30), tools_every=st.integers(0, 3), budget=st.integers(400, 2500),
+       kind=st.sampled_from(["summarizing", "compaction"]))
+def test_budget_kept_tool_pairs_whole_and_payload_accepted(turns, tools_every, budget, kind):
+    sim = Simulator(clock=ManualClock())
+    client = sim.client()
+    conv = tool_chat(turns, tools_every)
+    strategy = Summarizing(budget_tokens=budget, keep_recent_turns=2, compress_at=budget // 3)
+    if kind == "compaction":  # Haiku 4.5 has no server-side compaction: the fallback builds the payload
+        strategy = ServerCompaction(fallback=strategy)
+    try:
+        p = strategy.build(conv, client=client)
+    except ContextOverflow as e:
+        assert e.needed > e.available
+        return
+    counted = {k: v for k, v in p.request.items() if k != "max_tokens"}
+    assert sim.count(counted) <= p.input_tokens <= budget
+    assert pairs_intact(p.request)
+    assert p.request["messages"][0]["role"] == "user"
+    p.create(client)
