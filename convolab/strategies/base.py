@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from convolab import catalog
 from convolab.errors import ContextOverflow, ConvolabError, InvalidConversation
 from convolab.history import HistoryIndex
-from convolab.model import Conversation, Message, Turn
+from convolab.model import Conversation, Message, Turn, is_plain_user
 from convolab.repair import RepairReport, repair_messages
 from convolab.tokens import TokenCounter
 
@@ -142,6 +142,8 @@ class BaseStrategy:
         self.cache_ttl = cache_ttl
         self._indexes: dict[str, HistoryIndex] = {}
         self._last: tuple[Any, list[str], int, int] | None = None  # (prefix key, sent ids, stable, total)
+        # conversation id -> (window start, window messages, their API dicts) of the last clean repair
+        self._repairs: dict[str, tuple[int, list[Message], list[dict[str, Any]]]] = {}
 
     # -- protocol defaults ---------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -158,6 +160,7 @@ class BaseStrategy:
         """Drop what was indexed for ``conversation`` (after a session took back an unsent
         message); the next build re-indexes it."""
         self._indexes.pop(conversation.session_id, None)
+        self._repairs.pop(conversation.session_id, None)
         self._last = None
 
     # -- helpers -------------------------------------------------------------------------
@@ -199,7 +202,7 @@ class BaseStrategy:
         msgs = conversation.messages
         end = len(msgs) if end is None else end
         window = [*prefix_messages, *msgs[start:end]]
-        api_msgs, report = repair_messages(window, for_request=True)
+        api_msgs, report = self._repaired(conversation, window, start, prefix=bool(prefix_messages))
         system_blocks = self._system_blocks(conversation, [b for _, b in extra_system])
         breakpoints = []
         stable_end = len(system_blocks) - volatile_system
@@ -248,6 +251,33 @@ class BaseStrategy:
             return [m.id for m in history[:upto] if m.id not in ids]
 
         return Payload(self.name, request, total, breakdown, sent_ids, plan, report, betas or [], omitted)
+
+    def _repaired(self, conversation: Conversation, window: list[Message], start: int, *,
+                  prefix: bool) -> tuple[list[dict[str, Any]], RepairReport]:
+        """``repair_messages(window, for_request=True)``, reusing the last build's output when
+        the window has the same start and only grew: the new messages are repaired from the
+        previous window's last message on (a plain user message with an assistant message before
+        it, so nothing merges or pairs across the cut). Only clean repairs are reused; anything
+        else is repaired whole. The API dicts are shared between payloads: treat them as read-only.
+        """
+        cached = None if prefix else self._repairs.get(conversation.session_id)
+        if cached is not None:
+            c_start, c_window, c_out = cached
+            n = len(c_window)
+            if (c_start == start and 1 < n <= len(window) and window[n - 1] is c_window[-1]
+                    and window[n - 2] is c_window[-2] and is_plain_user(c_window[-1])
+                    and c_window[-2].role == "assistant"):
+                tail, report = repair_messages(window[n - 1:], for_request=True)
+                if report.is_clean:
+                    out = c_out[:n - 1] + tail
+                    self._repairs[conversation.session_id] = (start, window, out)
+                    return list(out), report
+        out, report = repair_messages(window, for_request=True)
+        if report.is_clean and not prefix:
+            self._repairs[conversation.session_id] = (start, window, out)
+        else:
+            self._repairs.pop(conversation.session_id, None)
+        return list(out), report
 
     def _expect(self, key: Any, sent_ids: list[str], stable: int, total: int, model: str) -> tuple[int, int]:
         """Expected cache read and write if the previous build was sent within the TTL.

@@ -215,3 +215,30 @@ def test_max_turns_alone_keeps_the_chapter_meaning():
     conv = chat(30)
     p = SlidingWindow(max_turns=4).build(conv)
     assert sum(1 for m in p.messages if m["role"] == "user") == 4
+
+
+@given(turns=st.integers(2, 25), tools_every=st.integers(0, 3), budget=st.integers(300, 2000),
+       empties=st.lists(st.integers(0, 60), max_size=3))
+def test_incremental_repair_equals_a_fresh_repair(turns, tools_every, budget, empties):
+    """Builds reuse the previous build's repaired messages; the result must equal repairing the
+    window from scratch, turn after turn (with empty messages that repair drops now and then)."""
+    from convolab import repair_messages
+
+    full_conv = chat(turns, tools_every=tools_every, words=8)
+    for strategy in (FullHistory(), SlidingWindow(budget_tokens=budget)):
+        conv = Conversation(system_prompt=full_conv.system_prompt, model=MODEL, tools=full_conv.tools)
+        for i, m in enumerate(full_conv.messages):
+            conv.add(m.role, "" if i in empties and m.role == "assistant" and isinstance(m.content, str) else m.content)
+            if m.role != "user":
+                continue
+            try:
+                p = strategy.build(conv)
+            except ContextOverflow:
+                continue
+            fresh, _ = repair_messages(conv.messages[conv.index_of(p.sent[0]):], for_request=True)
+            assert p.messages == [dict(x) for x in fresh] or _without_cache_control(p.messages) == fresh
+
+
+def _without_cache_control(messages):
+    return [{**m, "content": [{k: v for k, v in b.items() if k != "cache_control"} for b in m["content"]]}
+            if isinstance(m["content"], list) else m for m in messages]
