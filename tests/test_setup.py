@@ -70,3 +70,16 @@ def test_readme_example_prints_what_the_readme_says(code, expected):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout == expected
+
+
+def test_environment_yml_lists_every_pyproject_dependency():
+    """conda users get the same set as `pip install -e '.[lab,postgres,dev,bench]'`."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *(d for extra in project["optional-dependencies"].values() for d in extra)]
+    names = {re.split(r"[\[<>=!~ ]", d, maxsplit=1)[0].lower() for d in wanted}
+    env = (ROOT / "environment.yml").read_text().lower()
+    listed = {re.split(r"[\[<>=!~ ]", line.strip()[2:], maxsplit=1)[0] for line in env.splitlines()
+              if line.strip().startswith("- ")}
+    assert names - listed == set()
