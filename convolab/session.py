@@ -128,6 +128,16 @@ class ChatSession:
         return cls(store=store, user_id=user_id, strategy=strategy, client=client, conversation_id=conversation_id,
                    daily_budget_usd=daily_budget_usd, **kwargs)
 
+    def switch_strategy(self, strategy: Strategy) -> None:
+        """Use ``strategy`` from the next turn on, on the same conversation. Its state stored for
+        this conversation (from an earlier switch or session) is restored; a strategy never used
+        here starts fresh (a summary or memory builds up from the turns that follow)."""
+        state = self.store.load_strategy_state(self.conversation_id, user_id=self.user_id, strategy=strategy.name)
+        if state:
+            strategy.load_state(state)
+        self.strategy = strategy
+        self._side_seen = len(getattr(strategy, "side_usage", []))
+
     # -- state -------------------------------------------------------------------------------
     @property
     def conversation_id(self) -> str:

@@ -231,3 +231,15 @@ def test_async_session_mirrors_the_persistent_assistant(store):
     assert kinds == {"reply", "summary"}
     requests = [e for e in sim.history if e.model == MODEL]
     assert all(e.status == 200 for e in requests)
+
+
+def test_switching_strategy_keeps_the_conversation_and_restores_stored_state(store, sim):
+    s = session(store, sim, strategy=StructuredMemory(budget_tokens=3000, keep_recent_turns=1))
+    s.send("My favourite colour is teal.")
+    s.switch_strategy(SlidingWindow(max_turns=1))
+    turn = s.send("Some small talk.")
+    assert turn.payload.strategy == "sliding" and len(s.conversation.messages) == 4
+    s.switch_strategy(StructuredMemory(budget_tokens=3000, keep_recent_turns=1))
+    assert s.strategy.facts()["preferences"]  # restored from the store, not started again
+    assert "teal" in s.send("What is my favourite colour?").reply
+    assert [e.kind for e in s.usage()].count("memory") == 2  # side calls of both memory turns, once each
