@@ -7,7 +7,7 @@ STAMP := $(VENV)/.convolab-installed
 EXTRAS := lab,postgres,dev,bench
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps lab test lint format bench clean
+.PHONY: help setup system-deps lab test report lint format bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ lab: setup ## open JupyterLab on the quickstart notebook (CI=true or no display:
 test: setup system-deps ## lint, then run the whole test suite
 	$(BIN)/ruff check .
 	@bash scripts/run-tests.sh
+
+report: setup ## run every notebook offline on a fresh kernel; write build/report/<notebook>.html (opens with no network)
+	$(BIN)/convolab report --out build/report notebooks/*.ipynb
 
 bench: setup ## run the benchmarks (each prints its figures beside a baseline measured in the same run)
 	@$(BIN)/python benchmarks/run_all.py

@@ -12,6 +12,7 @@ set -euo pipefail
 #   "chromium|command -v chromium >/dev/null 2>&1|headless Chromium for the browser-marked tests"
 PACKAGES=(
   "postgresql|have_postgres|PostgreSQL server binaries (initdb, pg_ctl) for the PostgresStore tests"
+  "chromium|command -v chromium >/dev/null 2>&1|headless Chromium for the browser-marked tests"
 )
 
 have_postgres() {  # the same places tests/stores/conftest.py looks

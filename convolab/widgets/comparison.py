@@ -1,0 +1,159 @@
+"""``StrategyComparison``: an evaluation run's quality against tokens and cost, per category."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import polars as pl
+
+from convolab.widgets import _static as s
+
+QUALITY = ("correctness", "answer_in_context", "evidence_recall")  # the evaluation's metrics, best first
+TOKENS = ("qa_input_tokens", "input_tokens")
+COST = ("cost_usd",)
+
+
+def _frame(x: Any) -> pl.DataFrame | None:
+    if x is None or isinstance(x, pl.DataFrame):
+        return x
+    if hasattr(x, "to_pandas") or type(x).__module__.startswith("pandas"):
+        return pl.from_pandas(x)
+    return pl.DataFrame(x)
+
+
+def _pick(frame: pl.DataFrame, names: tuple[str, ...], what: str) -> str:
+    for n in names:
+        if n in frame.columns:
+            return n
+    raise ValueError(f"the results have no {what} column (one of {', '.join(names)}); columns: "
+                     f"{', '.join(frame.columns)}")
+
+
+class StrategyComparison(s.StaticFallback, widgets.VBox):
+    """Quality against input tokens and against cost, one point per strategy; with a
+    by-category frame, the same per category.
+
+    ``results``: the evaluation's summary as a polars DataFrame (``strategy``,
+    ``qa_input_tokens`` or ``input_tokens``, ``cost_usd`` and quality columns among
+    ``correctness``, ``answer_in_context``, ``evidence_recall``), or a dict / object with
+    ``summary`` and ``by_category`` frames (``by_category``: ``strategy``, ``category`` and the
+    quality columns; tokens and cost per category are used when present, else the strategy's).
+    ``metric`` picks the quality shown per category (a dropdown in the live view).
+    """
+
+    def __init__(self, results: Any, *, metric: str | None = None, **kwargs: Any):
+        if isinstance(results, dict):
+            summary, by_category = results.get("summary"), results.get("by_category")
+        elif hasattr(results, "summary") and not isinstance(results, pl.DataFrame):
+            summary, by_category = results.summary, getattr(results, "by_category", None)
+        else:
+            summary, by_category = results, None
+        self.summary = _frame(summary)
+        if self.summary is None or "strategy" not in self.summary.columns:
+            raise ValueError("StrategyComparison needs a summary frame with a 'strategy' column")
+        self.by_category = _frame(by_category)
+        self.tokens_col = _pick(self.summary, TOKENS, "tokens")
+        self.cost_col = _pick(self.summary, COST, "cost")
+        self.metrics = [m for m in QUALITY if m in self.summary.columns]
+        if not self.metrics:
+            raise ValueError(f"the results have no quality column (any of {', '.join(QUALITY)})")
+        self.metric = metric or self.metrics[0]
+        if self.metric not in self.metrics:
+            raise ValueError(f"metric {self.metric!r} is not in the results; choose one of {', '.join(self.metrics)}")
+        self.picker = widgets.Dropdown(options=self.metrics, value=self.metric, description="quality")
+        self.picker.observe(self._on_pick, names="value")
+        self._view = widgets.HTML()
+        super().__init__(children=[self.picker, self._view], **kwargs)
+        self._refresh()
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        self.metric = change["new"]
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._view.value = self.to_html()
+
+    # -- data ----------------------------------------------------------------------------------
+    def long(self) -> pl.DataFrame:
+        """One row per strategy and quality metric: strategy, metric, quality, tokens, cost_usd."""
+        f = self.summary.select("strategy", pl.col(self.tokens_col).alias("tokens"),
+                                pl.col(self.cost_col).alias("cost_usd"), *self.metrics)
+        return f.unpivot(on=self.metrics, index=["strategy", "tokens", "cost_usd"], variable_name="metric",
+                         value_name="quality")
+
+    def category_frame(self) -> pl.DataFrame | None:
+        """The by-category frame with tokens and cost (the strategy's overall ones where the
+        frame has none per category)."""
+        f = self.by_category
+        if f is None or "category" not in f.columns:
+            return None
+        f = f.with_columns(pl.col("category").cast(pl.String))
+        tokens = next((c for c in TOKENS if c in f.columns), None)
+        cost = next((c for c in COST if c in f.columns), None)
+        overall = self.summary.select("strategy", pl.col(self.tokens_col).alias("_tokens"),
+                                      pl.col(self.cost_col).alias("_cost"))
+        f = f.join(overall, on="strategy", how="left")
+        return f.with_columns(tokens=pl.col(tokens) if tokens else pl.col("_tokens"),
+                              cost_usd=pl.col(cost) if cost else pl.col("_cost")).drop("_tokens", "_cost")
+
+    # -- charts --------------------------------------------------------------------------------
+    def chart(self) -> Any:
+        """Quality (rows: each metric) against tokens (left) and cost (right), per strategy."""
+        import altair as alt
+
+        data = self.long()
+
+        def panel(x: str, title: str, fmt: str, tip: str) -> Any:
+            base = alt.Chart(data).encode(
+                x=alt.X(f"{x}:Q", title=title, axis=alt.Axis(format=fmt, tickCount=5), scale=alt.Scale(zero=False)),
+                y=alt.Y("quality:Q", title="quality", scale=alt.Scale(domain=[0, 1])),
+                color=alt.Color("strategy:N"))
+            points = base.mark_point(filled=True, size=90).encode(
+                tooltip=["strategy:N", "metric:N", alt.Tooltip("quality:Q", format=".3f"),
+                         alt.Tooltip(f"{x}:Q", format=tip)])
+            labels = base.mark_text(align="left", dx=7, fontSize=10).encode(text="strategy:N")
+            return alt.layer(points, labels, data=data).properties(width=260, height=170).facet(
+                row=alt.Row("metric:N", title=None, sort=self.metrics))
+
+        return alt.hconcat(panel("tokens", "input tokens per question", "~s", ",d"),
+                           panel("cost_usd", "cost (USD)", "$.2f", "$.4f")).properties(padding=s.CHART_PADDING)
+
+    def category_chart(self, metric: str | None = None) -> Any:
+        """``metric`` against tokens, one panel per category (``None`` without a by-category frame)."""
+        import altair as alt
+
+        f = self.category_frame()
+        metric = metric or self.metric
+        if f is None or metric not in f.columns:
+            return None
+        return alt.Chart(f).mark_point(filled=True, size=80).encode(
+            x=alt.X("tokens:Q", title="input tokens per question", scale=alt.Scale(zero=False),
+                    axis=alt.Axis(format="~s", tickCount=4)),
+            y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("strategy:N"),
+            tooltip=["strategy:N", "category:N", alt.Tooltip(f"{metric}:Q", format=".3f"),
+                     alt.Tooltip("tokens:Q", format=",d"), alt.Tooltip("cost_usd:Q", format="$.4f")],
+        ).properties(width=170, height=150).facet(
+            column=alt.Column("category:N", title="category")).properties(padding=s.CHART_PADDING)
+
+    def to_svg(self) -> str:
+        """The overall chart as SVG (vl-convert, offline)."""
+        return s.chart_svg(self.chart())
+
+    def category_svg(self, metric: str | None = None) -> str | None:
+        c = self.category_chart(metric)
+        return None if c is None else s.chart_svg(c)
+
+    # -- static view ---------------------------------------------------------------------------
+    def to_html(self) -> str:
+        parts = [s.svg(self.to_svg(), caption="quality against input tokens and cost, one point per strategy"),
+                 s.frame_table(self.summary, digits={self.cost_col: 4})]
+        cat = self.category_svg()
+        if cat is not None:
+            parts += [f'<div style="margin-top:10px"><b>{s.esc(self.metric)} per category</b></div>',
+                      s.svg(cat), s.details("per category, every metric", s.frame_table(self.by_category), open_=False)]
+        return s.panel("".join(parts), kind="strategy-comparison", title="Strategies compared")
+
+    def __repr__(self) -> str:
+        return f"StrategyComparison(strategies={self.summary['strategy'].to_list()}, metric={self.metric!r})"
