@@ -63,7 +63,7 @@ def chromium_executable() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not session: its event loop would stay current for later asyncio tests
 def playwright_api(chromium_executable: str):
     try:
         from playwright.sync_api import sync_playwright
