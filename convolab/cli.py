@@ -20,10 +20,12 @@ def cli() -> None:
 def _register() -> None:
     from convolab.commands.chat import chat
     from convolab.commands.costs import costs
+    from convolab.commands.eval import eval_group
     from convolab.commands.report import report
 
     cli.add_command(chat)
     cli.add_command(costs)
+    cli.add_command(eval_group)
     cli.add_command(report)
 
 

@@ -71,6 +71,24 @@ class HistoryIndex:
             cum.append(total)
         self._last = msgs[-1]
 
+    def truncate(self) -> None:
+        """Forget indexed messages the conversation no longer has (after the newest ones were
+        taken back with ``Conversation.discard_last``); the rest of the index is kept.
+
+        Raises ``InvalidConversation`` if a message that is still there was replaced."""
+        msgs = self.conversation.messages
+        k = len(msgs)
+        if k >= len(self._cum) - 1:
+            return
+        if k:
+            del self._cum[k + 1:]
+            del self._turn_starts[bisect_left(self._turn_starts, k):]
+            self._last = msgs[k - 1]
+        else:
+            self._cum[:] = [0]
+            self._turn_starts.clear()
+            self._last = None
+
     def __len__(self) -> int:
         self.refresh()
         return len(self._cum) - 1

@@ -156,6 +156,16 @@ class BaseStrategy:
     def observe(self, turn: Turn, *, client: Any = None, conversation: Conversation | None = None) -> None:
         """Learn from the exchange just completed (``turn``); nothing to learn by default."""
 
+    def retract(self, conversation: Conversation) -> None:
+        """Bring the indexes back in step after the newest messages were taken back
+        (``Conversation.discard_last``), keeping what was indexed before them: cheaper than
+        ``forget`` when a message is added and withdrawn many times (evaluation questions)."""
+        idx = self._indexes.get(conversation.session_id)
+        if idx is not None and idx.conversation is conversation:
+            idx.truncate()
+        self._repairs.pop(conversation.session_id, None)
+        self._last = None
+
     def forget(self, conversation: Conversation) -> None:
         """Drop what was indexed for ``conversation`` (after a session took back an unsent
         message); the next build re-indexes it."""

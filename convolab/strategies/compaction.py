@@ -83,6 +83,14 @@ class ServerCompaction(BaseStrategy):
         if conversation is not None and not self.supported(self.model_for(conversation)):
             self.fallback.observe(turn, client=client, conversation=conversation)
 
+    def forget(self, conversation: Conversation) -> None:
+        super().forget(conversation)
+        self.fallback.forget(conversation)
+
+    def retract(self, conversation: Conversation) -> None:
+        super().retract(conversation)
+        self.fallback.retract(conversation)
+
     def state(self) -> dict[str, Any]:
         return {**super().state(), "trigger_tokens": self.trigger_tokens, "fallback": self.fallback.state()}
 

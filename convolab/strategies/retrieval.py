@@ -195,6 +195,7 @@ class TurnIndex:
         self.lengths: list[int] = []
         self.cum: list[int] = [0]
         self.retrievable: list[bool] = []  # the turn starts on a plain user message
+        self._terms: list[tuple[str, ...]] = []  # each turn's distinct terms, for truncate
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -202,7 +203,9 @@ class TurnIndex:
     def add(self, terms: Sequence[str], *, retrievable: bool = True) -> int:
         """Index one turn's terms; returns its id (turns are numbered in the order added)."""
         turn = len(self.lengths)
-        for term, tf in Counter(terms).items():
+        counts = Counter(terms)
+        self._terms.append(tuple(counts))
+        for term, tf in counts.items():
             ids_tfs = self.postings.get(term)
             if ids_tfs is None:
                 ids_tfs = self.postings[term] = ([], [])
@@ -212,6 +215,18 @@ class TurnIndex:
         self.cum.append(self.cum[-1] + len(terms))
         self.retrievable.append(retrievable)
         return turn
+
+    def truncate(self, n: int) -> None:
+        """Drop every turn from ``n`` on (the turns indexed last), keeping the others."""
+        for turn in range(len(self.lengths) - 1, max(n, 0) - 1, -1):
+            for term in self._terms[turn]:
+                ids, tfs = self.postings[term]
+                ids.pop()
+                tfs.pop()
+                if not ids:
+                    del self.postings[term]
+        n = max(0, min(n, len(self.lengths)))
+        del self.lengths[n:], self.cum[n + 1:], self.retrievable[n:], self._terms[n:]
 
     def score(self, terms: Iterable[str], *, limit: int | None = None, k1: float = 1.2, b: float = 0.75,
               top: int | None = None) -> dict[int, tuple[float, tuple[str, ...]]]:
@@ -373,6 +388,13 @@ class Retrieval(BaseStrategy):
     def forget(self, conversation: Conversation) -> None:
         super().forget(conversation)
         self._turn_indexes.pop(conversation.session_id, None)
+        self._last_fp = ()
+
+    def retract(self, conversation: Conversation) -> None:
+        super().retract(conversation)
+        entry = self._turn_indexes.get(conversation.session_id)
+        if entry is not None and entry.conversation is conversation:
+            entry.index.truncate(max(len(self.index(conversation).turn_starts) - 1, 0))
         self._last_fp = ()
 
     def observe(self, turn: Turn, *, client: Any = None, conversation: Conversation | None = None) -> None:
