@@ -19,14 +19,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from convolab.dates import fmt_date, parse_date, resolve_relative
 from convolab.sim.text import (
     QUESTION_WORDS,
     Analysis,
     analyze,
-    fmt_date,
     numbers,
-    parse_date,
-    resolve_relative,
     snake,
     split_sentences,
     terms,
@@ -119,7 +117,7 @@ def _parts(request: dict[str, Any]) -> _Parts:
         return _Parts("", True, system_texts, history, last)
     plain = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"] \
         if isinstance(content, list) else [content if isinstance(content, str) else ""]
-    query = "\n".join(t for t in plain if isinstance(t, str)).strip()
+    query = "\n\n".join(t for t in plain if isinstance(t, str)).strip()  # a block is a paragraph
     extra = [t for t in last if t not in plain]  # tool results beside the question are material
     paragraphs = [x.strip() for x in re.split(r"\n\s*\n", query) if x.strip()]
     if len(paragraphs) > 1 and SUMMARY_MARKER not in query and _is_question(paragraphs[-1]):

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from convolab import catalog
 from convolab.errors import ContextOverflow, ConvolabError, InvalidConversation
-from convolab.history import HistoryIndex
+from convolab.history import HistoryIndex, Window
 from convolab.model import Conversation, Message, Turn, is_plain_user
 from convolab.repair import RepairReport, repair_messages
 from convolab.tokens import TokenCounter
@@ -155,6 +155,26 @@ class BaseStrategy:
 
     def observe(self, turn: Turn, *, client: Any = None, conversation: Conversation | None = None) -> None:
         """Learn from the exchange just completed (``turn``); nothing to learn by default."""
+
+    def stable_window(self, conversation: Conversation, idx: HistoryIndex, w: Window, available: int,
+                      starts: dict[str, str], headroom: float, *, max_turns: int | None = None) -> Window:
+        """Cache-aware cut of the window ``w`` (the tightest that fits ``available``): keep the
+        previous start (``starts[session id]``, a message id) while it still fits, so the prompt
+        starts with the previous one and the cache reads it; when it must move, cut ``headroom``
+        of ``available`` more, so the next turns fit without moving it again."""
+        prev = starts.get(conversation.session_id)
+        start = None
+        if prev is not None and prev in conversation._by_id:
+            at = conversation.index_of(prev)
+            if at >= w.start:  # the tightest window starts earlier: the previous start fits
+                start = at
+        if start is None and w.start > 0:  # the window has to move: move it past some headroom
+            roomy = idx.window(max_turns=max_turns, budget_tokens=int(available * (1 - headroom)))
+            start = roomy.start if not roomy.empty else w.start
+        if start is None:
+            start = w.start
+        starts[conversation.session_id] = conversation.messages[start].id
+        return idx.window(max_turns=max_turns, budget_tokens=idx.tokens(start), min_start=start)
 
     def retract(self, conversation: Conversation) -> None:
         """Bring the indexes back in step after the newest messages were taken back

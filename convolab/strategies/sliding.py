@@ -41,30 +41,13 @@ class SlidingWindow(BaseStrategy):
         idx = self.index(conversation)
         w = idx.window(max_turns=self.max_turns, budget_tokens=max(available, 0))
         if not w.empty and self.budget_tokens is not None and self.cache and self.headroom:
-            w = self._stable(conversation, idx, w, available)
+            w = self.stable_window(conversation, idx, w, available, self._starts, self.headroom,
+                                       max_turns=self.max_turns)
         if w.empty:
             raise self.newest_turn_overflow(conversation, fixed["system"] + fixed["tools"], room,
                                             hint="The system prompt, tools and the newest turn alone exceed "
                                             "budget_tokens; raise it or shorten the newest message.")
         return self.finish(conversation, start=w.start, budget=self.budget_tokens)
-
-    def _stable(self, conversation: Conversation, idx: Any, w: Any, available: int) -> Any:
-        """Cache-aware cut: keep the previous start while it still fits (the prompt then starts
-        with the previous one, so the cache reads it); when it must move, cut ``headroom`` of
-        the budget more, so the next turns fit without moving it again."""
-        prev = self._starts.get(conversation.session_id)
-        start = None
-        if prev is not None and prev in conversation._by_id:
-            at = conversation.index_of(prev)
-            if at >= w.start:  # the tightest window starts earlier: the previous start fits
-                start = at
-        if start is None and w.start > 0:  # the window has to move: move it past some headroom
-            roomy = idx.window(max_turns=self.max_turns, budget_tokens=int(available * (1 - self.headroom)))
-            start = roomy.start if not roomy.empty else w.start
-        if start is None:
-            start = w.start
-        self._starts[conversation.session_id] = conversation.messages[start].id
-        return idx.window(max_turns=self.max_turns, budget_tokens=idx.tokens(start), min_start=start)
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "max_turns": self.max_turns, "budget_tokens": self.budget_tokens,

@@ -1,4 +1,5 @@
-"""Retrieval: recent turns plus BM25-ranked older turns, dated runs, budget kept, index incremental."""
+"""Retrieval: recent turns plus BM25-ranked older turns (placement="messages": dated runs of turns sent
+as messages; "quoted", the default: excerpts quoted in the newest message), budget kept, index incremental."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def planted(turns: int = 200, at: int = 2) -> Conversation:
 # -- the contract ------------------------------------------------------------------------------
 
 def test_satisfies_the_protocol_and_is_registered():
-    s = Retrieval()
+    s = Retrieval(placement="messages")
     assert isinstance(s, Strategy) and s.name == "retrieval"
     made = make_strategy("retrieval", budget_tokens=3000, keep_recent_turns=2, neighbours=0)
     assert isinstance(made, Retrieval) and (made.budget_tokens, made.keep_recent_turns, made.neighbours) == (3000, 2, 0)
@@ -73,7 +74,7 @@ def test_planted_fact_is_retrieved_and_answered_where_the_sliding_window_forgets
     sim = Simulator(clock=ManualClock())
     client = sim.client()
     conv = planted(200, at=2)
-    s = Retrieval(budget_tokens=1500, keep_recent_turns=4)
+    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=4)
     p = s.build(conv)
     answer = p.create(client).content[0].text
     assert billed(sim, p) == p.input_tokens <= 1500
@@ -99,7 +100,7 @@ def test_retrieved_runs_are_dated_and_temporal_questions_get_the_date():
         text = "I adopted a puppy named Rex at the shelter." if m is fact else m.text
         conv2.add(m.role, text, created_at=m.created_at)
     conv2.add("user", "When did I adopt Rex?", created_at=T0 + timedelta(days=12))
-    s = Retrieval(budget_tokens=1200, keep_recent_turns=3)
+    s = Retrieval(placement="messages", budget_tokens=1200, keep_recent_turns=3)
     p = s.build(conv2)
     assert s.last_retrieved == [22, 23, 24]
     first = p.messages[0]["content"]
@@ -115,7 +116,7 @@ def test_retrieved_runs_are_dated_and_temporal_questions_get_the_date():
 def test_a_change_of_day_inside_a_run_gets_its_own_header():
     conv = small_talk(40, per_day=10)
     conv.add("user", "Tell me about Small talk 9 again?")  # turn 9 is the last of day 0
-    s = Retrieval(budget_tokens=2000, keep_recent_turns=2, max_hits=1)
+    s = Retrieval(placement="messages", budget_tokens=2000, keep_recent_turns=2, max_hits=1)
     p = s.build(conv)
     assert s.last_retrieved == [8, 9, 10]
     texts = [m["content"] for m in p.messages if m["role"] == "user"]
@@ -131,7 +132,7 @@ def test_a_message_that_opens_with_its_own_date_keeps_it():
     conv.add("assistant", "Melanie: That sounds wonderful!")
     conv.extend(small_talk(60, start=61).messages)
     conv.add("user", "When did Caroline go to the LGBTQ support group?")
-    s = Retrieval(budget_tokens=1500, keep_recent_turns=2)
+    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=2)
     p = s.build(conv)
     assert s.last_hits[0].turn == 60 and 60 in s.last_retrieved
     user_texts = [m["content"] for m in p.messages if m["role"] == "user"]
@@ -143,11 +144,11 @@ def test_a_message_that_opens_with_its_own_date_keeps_it():
 def test_without_matches_it_is_a_budgeted_sliding_window_and_has_no_headers():
     conv = small_talk(80)
     conv.add("user", "Anything new about quantum chromodynamics?")
-    s = Retrieval(budget_tokens=1500, keep_recent_turns=4)
+    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=4)
     p = s.build(conv)
     assert s.last_hits == [] and s.last_retrieved == [] and p.breakdown["retrieved"] == 0
     assert p.messages == SlidingWindow(max_turns=4, budget_tokens=1500).build(conv).messages
-    off = Retrieval(budget_tokens=1500, keep_recent_turns=4, date_headers=False)
+    off = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=4, date_headers=False)
     conv.add("assistant", "No.")
     conv.add("user", "What did we say about cycling and music?")
     q = off.build(conv)
@@ -166,7 +167,7 @@ def test_a_fact_in_a_tool_result_comes_with_its_tool_call():
     more = small_talk(30, start=31)
     conv.extend(more.messages)
     conv.add("user", "What was the warehouse code?")
-    s = Retrieval(budget_tokens=2500, keep_recent_turns=3)
+    s = Retrieval(placement="messages", budget_tokens=2500, keep_recent_turns=3)
     p = s.build(conv)
     assert s.last_hits[0].turn == 30 and 30 in s.last_retrieved
     uses, results = tool_ids(p)
@@ -179,18 +180,18 @@ def test_overflow_when_the_newest_turn_alone_exceeds_the_budget():
     conv = small_talk(5)
     conv.add("user", "hello " * 400)
     with pytest.raises(ContextOverflow) as info:
-        Retrieval(budget_tokens=300).build(conv)
+        Retrieval(placement="messages", budget_tokens=300).build(conv)
     assert info.value.over_by > 0 and info.value.available == 300
     assert "retrieval" in str(info.value)
 
 
 def test_state_round_trip_rebuilds_the_same_request():
     conv = planted(120, at=5)
-    s = Retrieval(budget_tokens=1500, keep_recent_turns=3, neighbours=2)
+    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=3, neighbours=2)
     first = s.build(conv)
     state = json.loads(json.dumps(s.state()))  # JSON-able
     assert state["strategy"] == "retrieval" and state["neighbours"] == 2 and state["last_retrieved"]
-    t = Retrieval(budget_tokens=1500, keep_recent_turns=3, neighbours=2)
+    t = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=3, neighbours=2)
     t.load_state(state)
     assert t.last_hits == s.last_hits and t.last_retrieved == s.last_retrieved and t.last_query == s.last_query
     assert t.build(conv).request == first.request == s.build(conv).request
@@ -202,7 +203,7 @@ def test_state_round_trip_rebuilds_the_same_request():
 def test_build_never_mutates_the_conversation():
     conv = planted(50, at=3)
     before = [(m.id, m.role, repr(m.content), m.created_at) for m in conv]
-    Retrieval(budget_tokens=900, keep_recent_turns=2).build(conv)
+    Retrieval(placement="messages", budget_tokens=900, keep_recent_turns=2).build(conv)
     assert [(m.id, m.role, repr(m.content), m.created_at) for m in conv] == before
 
 
@@ -212,7 +213,7 @@ def test_unanswered_user_messages_stay_in_the_recent_window():
     conv = small_talk(40)
     lost = conv.add("user", "My locker code is 4417.")
     conv.add("user", "Did you get that?")
-    s = Retrieval(budget_tokens=1500, keep_recent_turns=1)
+    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=1)
     p = s.build(conv)
     assert lost.id in p.sent and "4417" in p.messages[-1]["content"]
     assert "4417" in s.last_query
@@ -225,7 +226,7 @@ def test_a_first_turn_opened_by_the_assistant_is_never_a_run_start():
     conv.add("assistant", "Welcome! Ask me anything about Porto.")
     conv.extend(small_talk(40).messages)
     conv.add("user", "What about Porto?")
-    s = Retrieval(budget_tokens=1500, keep_recent_turns=2)
+    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=2)
     p = s.build(conv)
     assert all(h.turn != 0 for h in s.last_hits) and 0 not in s.last_retrieved
     assert p.messages[0]["role"] == "user"
@@ -234,7 +235,7 @@ def test_a_first_turn_opened_by_the_assistant_is_never_a_run_start():
 
 def test_forget_after_a_message_is_taken_back():
     conv = planted(30, at=1)
-    s = Retrieval(budget_tokens=1200, keep_recent_turns=2)
+    s = Retrieval(placement="messages", budget_tokens=1200, keep_recent_turns=2)
     s.build(conv)
     conv.discard_last(conv.messages[-1])
     s.forget(conv)
@@ -245,7 +246,8 @@ def test_forget_after_a_message_is_taken_back():
 
 
 def test_rejects_nonsense_settings():
-    for bad in ({"keep_recent_turns": 0}, {"neighbours": -1}, {"max_hits": -1}, {"b": 1.5}, {"k1": -1}):
+    for bad in ({"keep_recent_turns": 0}, {"neighbours": -1}, {"max_hits": -1}, {"b": 1.5}, {"k1": -1},
+                {"placement": "sideways"}, {"excerpt_share": 1.0}, {"excerpt_share": 0}, {"headroom": 1}):
         with pytest.raises(ValueError):
             Retrieval(**bad)
 
@@ -311,7 +313,7 @@ def test_a_build_indexes_only_the_new_turn_and_counts_only_what_it_sends(monkeyp
     monkeypatch.setattr(retrieval_module, "tokenize", lambda text: tokenized.append(text) or real(text))
     conv = small_talk(5000)
     conv.add("user", "What about cycling?")
-    s = Retrieval(budget_tokens=3000, keep_recent_turns=3, counter=Counting())
+    s = Retrieval(placement="messages", budget_tokens=3000, keep_recent_turns=3, counter=Counting())
     s.build(conv)  # indexes 5,000 turns once
     assert len(tokenized) == 5000 + 1  # every older turn, and the query
     conv.add("assistant", "Cycling is fun.")
@@ -368,7 +370,7 @@ def test_budget_kept_tool_pairs_whole_runs_dated_and_payload_accepted(turns, ope
                                                                       neighbours):
     sim = Simulator(clock=ManualClock())
     conv = random_conversation(turns, opener=opener, question=question, tool_loop=tool_loop)
-    s = Retrieval(budget_tokens=budget, keep_recent_turns=keep, neighbours=neighbours)
+    s = Retrieval(placement="messages", budget_tokens=budget, keep_recent_turns=keep, neighbours=neighbours)
     try:
         p = s.build(conv)
     except ContextOverflow as e:
@@ -402,13 +404,13 @@ def test_budget_kept_tool_pairs_whole_runs_dated_and_payload_accepted(turns, ope
 def test_incremental_index_equals_one_built_from_scratch(turns, builds, question, budget):
     full = random_conversation(turns, opener=False, question=question, tool_loop=False)
     conv = Conversation(session_id=full.session_id, system_prompt=full.system_prompt, model=MODEL, tools=full.tools)
-    grown = Retrieval(budget_tokens=budget, keep_recent_turns=2)
+    grown = Retrieval(placement="messages", budget_tokens=budget, keep_recent_turns=2)
     for i, m in enumerate(full.messages):  # grow message by message, building at random points
         conv.add(m.role, m.content, id=m.id, created_at=m.created_at)
         if builds[i % len(builds)] and m.role == "user":
             with contextlib.suppress(ContextOverflow):
                 grown.build(conv)
-    fresh = Retrieval(budget_tokens=budget, keep_recent_turns=2)
+    fresh = Retrieval(placement="messages", budget_tokens=budget, keep_recent_turns=2)
     a, b = grown.turn_index(conv), fresh.turn_index(conv)
     scratch = TurnIndex()
     for turn in group_turns(conv.messages)[:-1]:
@@ -446,7 +448,7 @@ def test_cache_expectations_are_honest_and_the_system_prefix_is_read():
     conv = Conversation(system_prompt=POLICY, model=MODEL)
     conv.add("user", "My sister's name is Ilse.")
     conv.add("assistant", "Noted.")
-    s = Retrieval(budget_tokens=4000, keep_recent_turns=3, cache_messages=True)
+    s = Retrieval(placement="messages", budget_tokens=4000, keep_recent_turns=3, cache_messages=True)
     questions = ["How is the garden?", "And the tea?", "Any football news?", "What is my sister's name?",
                  "What about the garden again?", "Where does Ilse live?", "Tea or football?"]
     results = _chat(s, conv, sim, questions)
@@ -465,10 +467,97 @@ def test_cache_expectations_are_honest_and_the_system_prefix_is_read():
 def test_cache_messages_off_keeps_only_the_system_breakpoint():
     sim = Simulator(clock=ManualClock())
     conv = Conversation(system_prompt=POLICY, model=MODEL)
-    s = Retrieval(budget_tokens=4000, keep_recent_turns=2, cache_messages=False)
+    s = Retrieval(placement="messages", budget_tokens=4000, keep_recent_turns=2, cache_messages=False)
     results = _chat(s, conv, sim, ["How is the garden?", "And the tea?", "What about the garden?", "More tea?"])
     for k, (p, r) in enumerate(results):
         assert "cache_control" not in p.request and "cache_control" in p.request["system"][-1]
         assert p.cache.breakpoints == ["system"]
         assert r.usage.cache_creation_input_tokens == p.cache.expected_write
         assert r.usage.cache_read_input_tokens == p.cache.expected_read == (p.cache.stable_prefix_tokens if k else 0)
+
+
+# -- placement="quoted" (the default): a cache-aware window, excerpts in the newest message -----
+
+def test_quoted_is_the_default_and_puts_the_fact_in_the_newest_message_only():
+    sim = Simulator(clock=ManualClock())
+    conv = planted(200, at=2)
+    s = Retrieval(budget_tokens=1500)
+    assert s.placement == "quoted"
+    p = s.build(conv, client=sim.client())
+    *older, last = p.messages
+    assert "Ilse" not in json.dumps(older) and "Ilse" in last["content"][0]["text"]
+    assert last["content"][-1]["text"] == "What is my sister's name?"  # the message itself, unchanged, last
+    assert last["content"][0]["text"].startswith("[Excerpts from earlier in our conversation")
+    said = conv.messages[4].created_at  # turn 2, the planted fact
+    assert f"[{said.day} May 2023, {said:%H:%M}]\nMy sister's name is Ilse." in last["content"][0]["text"]
+    assert s.last_retrieved and s.last_hits[0].sent
+    assert billed(sim, p) <= p.input_tokens <= 1500
+    assert p.breakdown["retrieved"] > 0
+    assert "Ilse" in p.create(sim.client()).content[0].text
+    gone = SlidingWindow(budget_tokens=1500).build(conv)
+    assert "Ilse" not in gone.to_json()
+
+
+def test_quoted_excerpts_resolve_relative_dates_against_the_day_said():
+    sim = Simulator(clock=ManualClock())
+    conv = small_talk(120)
+    conv.add("user", "I flew to Lisbon yesterday for the conference.", created_at=T0 + timedelta(days=3, hours=9))
+    conv.add("assistant", "How exciting!", created_at=T0 + timedelta(days=3, hours=9))
+    conv.extend(small_talk(60, start=200).messages)
+    conv.add("user", "When did I fly to Lisbon?", created_at=T0 + timedelta(days=40))
+    p = Retrieval(budget_tokens=1500).build(conv)
+    text = p.messages[-1]["content"][0]["text"]
+    assert "[yesterday = 10 May 2023]" in text
+    assert "10 May 2023" in p.create(sim.client()).content[0].text
+    off = Retrieval(budget_tokens=1500, resolve_dates=False).build(conv)
+    assert "yesterday =" not in off.to_json()
+
+
+@settings(deadline=None)
+@given(turns=st.lists(_turn, min_size=0, max_size=35), opener=st.booleans(),
+       question=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3), tool_loop=st.booleans(),
+       budget=st.integers(300, 3000), share=st.sampled_from([0.2, 0.4, 0.7]), neighbours=st.integers(0, 2))
+def test_quoted_keeps_the_budget_and_tool_pairs_and_is_accepted(turns, opener, question, tool_loop, budget, share,
+                                                                 neighbours):
+    sim = Simulator(clock=ManualClock())
+    conv = random_conversation(turns, opener=opener, question=question, tool_loop=tool_loop)
+    s = Retrieval(budget_tokens=budget, excerpt_share=share, neighbours=neighbours)
+    try:
+        p = s.build(conv)
+    except ContextOverflow as e:
+        assert e.needed > budget
+        return
+    assert billed(sim, p) == p.input_tokens <= budget
+    uses, results = tool_ids(p)
+    assert uses == results
+    p.create(sim.client())  # tool results still lead their message; one breakpoint at most per message
+    quoted = [m for m in p.messages if isinstance(m["content"], list) and m["content"]
+              and str(m["content"][0].get("text", "")).startswith("[Excerpts")]
+    assert len(quoted) == (1 if s.last_retrieved else 0)
+    if quoted:  # the message that opened the newest turn, not a tool result
+        assert all(b["type"] != "tool_result" for b in quoted[0]["content"])
+    assert "cache_control" not in p.request
+    for t in s.last_retrieved:  # only turns older than the window are quoted
+        first = conv.messages[[x.start for x in group_turns(conv.messages)][t]]
+        assert first.id not in p.sent
+
+
+def test_quoted_cache_reads_the_window_and_expectations_are_honest():
+    sim = Simulator(clock=ManualClock())
+    conv = Conversation(system_prompt=POLICY, model=MODEL)
+    conv.add("user", "My sister's name is Ilse.")
+    conv.add("assistant", "Noted.")
+    s = Retrieval(budget_tokens=6000)
+    questions = ["How is the garden? " * 20, "And the tea? " * 20, "Any football news? " * 20,
+                 "What is my sister's name?", "What about the garden again? " * 20, "Tea or football? " * 20]
+    results = _chat(s, conv, sim, questions)
+    for k, (p, r) in enumerate(results):
+        assert r.usage.cache_read_input_tokens == p.cache.expected_read
+        assert r.usage.cache_creation_input_tokens == p.cache.expected_write
+        assert r.usage.input_tokens + r.usage.cache_read_input_tokens + r.usage.cache_creation_input_tokens \
+            == p.input_tokens
+        if k:
+            assert p.cache.breakpoints[-1].endswith("(before the newest turn)")
+            assert p.cache.expected_read > p.cache.stable_prefix_tokens  # the window is read, not only the system
+    assert results[3][0].breakdown["retrieved"] == 0  # Ilse is still in the window
+
