@@ -166,20 +166,28 @@ def _rank(query: str, texts: list[str]) -> tuple[list[_Hit], bool]:
             weights[t] = max(weights.get(t, 0.0), weight)
     if not weights:
         return [], False
-    df = {t: sum(len(a.index.get(t, ())) for a in analyses) for t in weights}
+    postings: dict[str, list[tuple[int, Analysis, tuple[tuple[int, int], ...]]]] = {t: [] for t in weights}
+    for ai, a in enumerate(analyses):  # one pass over the texts: the query terms' postings
+        index = a.index
+        for t in weights:
+            found = index.get(t)
+            if found:
+                postings[t].append((ai, a, found))
+    df = {t: sum(len(found) for _, _, found in postings[t]) for t in weights}
     idf = {t: math.log(1 + (n + BACKGROUND - df[t] + 0.5) / (df[t] + 0.5)) for t in weights}
     rare_df = max(8, RARE_SHARE * n)
     temporal = bool(_TEMPORAL.search(query))
     scores: dict[tuple[int, int], float] = {}
     rare_hit: set[tuple[int, int]] = set()
-    for ai, a in enumerate(analyses):
-        for t, w in weights.items():
-            for si, tf in a.index.get(t, ()):
+    for t, w in weights.items():
+        rare = df[t] <= rare_df
+        for ai, a, found in postings[t]:
+            for si, tf in found:
                 length = len(a.sentences[si].terms)
                 key = (ai, si)
                 scores[key] = scores.get(key, 0.0) + w * idf[t] * tf * (K1 + 1) / (
                     tf + K1 * (1 - B + B * length / avg))
-                if df[t] <= rare_df:
+                if rare:
                     rare_hit.add(key)
     best_possible = sum(w * idf[t] for t, w in weights.items())
     hits = []
