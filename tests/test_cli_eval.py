@@ -96,3 +96,20 @@ def test_a_failing_replay_is_one_line_and_exit_1(tmp_path, jobs):
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: synthetic-40-seed0 with sliding: ") and "over by" in lines[0]
+
+
+def test_the_readme_example_prints_what_the_readme_shows(tmp_path):
+    """README's `convolab eval synthetic ...` block and the table it shows: the same figures (build times vary)."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    command = next(line for line in readme.splitlines() if line.startswith(".venv/bin/convolab eval synthetic"))
+    args = command.split()[2:]
+    args[args.index("--out") + 1] = str(tmp_path / "out")
+    shown = readme.split(command, 1)[1].split("```", 3)[2]
+
+    def rows(text: str) -> list[list[str]]:
+        return [[c.strip() for c in line.strip("│").split("┆")][:-1]  # the last column: build ms
+                for line in text.splitlines() if line.startswith("│") and "strategy" not in line]
+
+    result = CliRunner().invoke(eval_group, args, prog_name="convolab eval", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert rows(result.output) == rows(shown) and len(rows(shown)) == 3

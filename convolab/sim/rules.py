@@ -310,9 +310,10 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
         if merged and merged[-1]["role"] == role:
             merged[-1]["content"] = merged[-1]["content"] + list(blocks)
             merged[-1]["_sources"].append(i)
+            merged[-1]["_tools"] = merged[-1]["_tools"] or checked_msg.uses_tools
             runs += 1
         else:
-            merged.append({"role": role, "content": list(blocks), "_sources": [i]})
+            merged.append({"role": role, "content": list(blocks), "_sources": [i], "_tools": checked_msg.uses_tools})
     if memo is not None:
         memo.remember(messages, results)
 
@@ -322,6 +323,8 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
         raise invalid('messages: first message must use the "user" role')
 
     for k, m in enumerate(merged):
+        if not m["_tools"] and (k == 0 or not merged[k - 1]["_tools"]):
+            continue  # no tool block here, and no tool_use before it to answer
         where = f"messages.{m['_sources'][0]}"
         if m["role"] == "assistant":
             ids = [b["id"] for b in m["content"] if b["type"] == "tool_use"]
@@ -370,6 +373,6 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
                       f"Found {breakpoints}.")
 
     for m in merged:
-        del m["_sources"]
+        del m["_sources"], m["_tools"]
     return Checked(body=body, system=system_blocks, messages=merged, tools=tools,
                    merged_runs=runs, breakpoints=breakpoints)

@@ -432,6 +432,7 @@ class Retrieval(BaseStrategy):
         self.headroom = headroom
         self.resolve_dates = resolve_dates
         self._starts: dict[str, str] = {}  # quoted: conversation id -> id of the window's first message
+        self._quoted: dict[tuple[str, str, str, int], str] = {}  # a final turn's excerpt text
         self._quoted_last: tuple[Any, str | None, int, int] | None = None  # (key, start id, end, tokens)
         self.last_hits: list[Hit] = []
         self.last_retrieved: list[int] = []
@@ -635,7 +636,6 @@ class Retrieval(BaseStrategy):
     def _build_quoted(self, conversation: Conversation) -> Payload:
         """A cache-aware sliding window, then excerpts of older turns quoted at the top of the
         newest turn's user message; the cache breakpoint sits on the message before it."""
-        msgs = conversation.messages
         model = self.model_for(conversation)
         idx = self.index(conversation)
         starts = idx.turn_starts
@@ -676,7 +676,7 @@ class Retrieval(BaseStrategy):
         head = sum(self.counter.count_message(m, model=model) for m in api[j:])
         prefix_tokens = payload.input_tokens - head
         while True:
-            text = self._excerpts(msgs, starts, sorted(chosen)) if chosen else ""
+            text = self._excerpts(conversation, starts, sorted(chosen)) if chosen else ""
             quoted = _with_quote(api[j], text) if text else api[j]
             new_head = sum(self.counter.count_message(m, model=model) for m in [quoted, *api[j + 1:]])
             if prefix_tokens + new_head <= room or not chosen:
@@ -730,26 +730,33 @@ class Retrieval(BaseStrategy):
         plan.expected_write = cached - read if cached >= minimum else (stable - read if stable >= minimum else 0)
         self._quoted_last = (key, start_id, end, cached)
 
-    def _excerpts(self, msgs: list[Message], starts: list[int], turns: list[int]) -> str:
+    def _excerpts(self, conversation: Conversation, starts: list[int], turns: list[int]) -> str:
         """The quoted turns in conversation order, each under its date and time, relative dates
         ("yesterday") resolved against the day they were said."""
-        parts = [EXCERPT_INTRO]
+        msgs, parts = conversation.messages, [EXCERPT_INTRO]
         for t in turns:
             turn = msgs[starts[t]:starts[t + 1]]
-            when = turn[0].created_at
-            lines = []
-            for m in turn:
-                text = turn_text([m]).strip()
-                if not text:
-                    continue
-                if self.resolve_dates:
-                    notes = resolve_relative(text, when.date())
-                    if notes:
-                        text += " [" + "; ".join(notes) + "]"
-                lines.append(text)
-            head = f"[{fmt_date(when.date())}, {when.strftime('%H:%M')}]" if self.date_headers else "[...]"
-            parts.append(head + "\n" + "\n".join(lines))
+            key = (conversation.session_id, turn[0].id, turn[-1].id, len(turn))  # a final turn never changes
+            text = self._quoted.get(key)
+            if text is None:
+                text = self._quoted[key] = self._quote_turn(turn)
+            parts.append(text)
         return "\n\n".join(parts) + "\n" + EXCERPT_OUTRO
+
+    def _quote_turn(self, turn: Sequence[Message]) -> str:
+        when = turn[0].created_at
+        lines = []
+        for m in turn:
+            text = turn_text([m]).strip()
+            if not text:
+                continue
+            if self.resolve_dates:
+                notes = resolve_relative(text, when.date())
+                if notes:
+                    text += " [" + "; ".join(notes) + "]"
+            lines.append(text)
+        head = f"[{fmt_date(when.date())}, {when.strftime('%H:%M')}]" if self.date_headers else "[...]"
+        return head + "\n" + "\n".join(lines)
 
     def _unit(self, hit: int, recent: int, ti: TurnIndex) -> list[int]:
         """The hit, then its neighbours nearest first (before, then after), older turns only."""
