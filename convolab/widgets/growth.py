@@ -8,6 +8,7 @@ Also the chapter's growth table (section 8.1), from a model of its own arithmeti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -54,6 +55,32 @@ def chapter_growth_table() -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def turn_ticks(turns: Sequence[int], width: int = 560) -> list[int]:
+    """Integer tick values for the turn axis: every turn while they fit (one per 40 pixels),
+    else multiples of 1, 2 or 5 times a power of ten.
+
+    Vega alone draws fractional ticks on a short span even with ``tickMinStep=1`` (turns 1 to 3
+    get ticks at 1, 1.5, 2, 2.5, 3), and the integer format then labels them "1 2 2 3 3".
+    """
+    if not turns:
+        return []
+    lo, hi = min(turns), max(turns)
+    fit = max(1, width // 40)
+    step = 1
+    while (hi - lo) / step > fit:
+        step = next(m * 10 ** k for k in range(12) for m in (1, 2, 5) if m * 10 ** k > step)
+    first = -(-lo // step) * step  # the first multiple of step at or after lo
+    return list(range(first, hi + 1, step))
+
+
+def turn_axis(turns: Sequence[int], width: int = 560) -> Any:
+    """The x axis of turns: integer ticks only (``turn_ticks``), labelled as integers."""
+    import altair as alt
+
+    values = turn_ticks(turns, width)
+    return alt.Axis(format="d", tickMinStep=1, **({"values": values} if values else {}))
+
+
 def _get(usage: Any, key: str) -> int:
     value = usage.get(key) if isinstance(usage, dict) else getattr(usage, key, None)
     return int(value or 0)
@@ -66,7 +93,8 @@ class TokenGrowthChart(s.StaticFallback, widgets.VBox):
     ``TokenGrowthChart(window=None, model=None, y_scale="auto")``: ``window`` in tokens, or
     taken from ``model``'s catalog row. ``add(strategy, turn, x)`` takes a ``SentTurn``, an SDK
     ``Usage`` (or a dict with its keys) or a plain token count; ``add_turn(sent_turn)`` reads
-    the strategy and turn from the turn. ``frame`` is the data, ``chart()`` the altair chart,
+    the strategy and turn from the turn; ``add_series(strategy, tokens)`` a whole line of token
+    counts. ``frame`` is the data, ``chart()`` the altair chart,
     ``to_svg()`` the chart as SVG (vl-convert, offline).
     """
 
@@ -134,8 +162,16 @@ class TokenGrowthChart(s.StaticFallback, widgets.VBox):
             self._segments[strategy] += 1
         self._segments.setdefault(strategy, 0)
         self._rows.append({"strategy": strategy, "turn": int(turn), **row, "segment": self._segments[strategy]})
+        self._svg = None  # to_svg() draws the new point even when the view is not re-rendered now
         if render:
             self._refresh()
+
+    def add_series(self, strategy: str, input_tokens: Sequence[int], *, first_turn: int = 1) -> None:
+        """Record a whole line at once: ``input_tokens[k]`` at turn ``first_turn + k`` (e.g. a
+        replay's ``Run.turn_input_tokens``), re-rendering once at the end."""
+        for k, tokens in enumerate(input_tokens):
+            self.add(strategy, first_turn + k, int(tokens), render=False)
+        self._refresh()
 
     def add_turn(self, sent_turn: Any, *, strategy: str | None = None, render: bool = True) -> None:
         """Record a ``SentTurn`` (turn number ``index + 1``, strategy from its payload)."""
@@ -175,7 +211,7 @@ class TokenGrowthChart(s.StaticFallback, widgets.VBox):
         scale = self.scale_type()
         if scale == "log":  # a log scale has no zero: those points are left out
             data = data.filter(pl.col("tokens") > 0)
-        x = alt.X("turn:Q", title="turn", axis=alt.Axis(format="d", tickMinStep=1))
+        x = alt.X("turn:Q", title="turn", axis=turn_axis(self.frame["turn"].to_list(), width))
         y = alt.Y("tokens:Q", title="input tokens per request" + (" (log scale)" if scale == "log" else ""),
                   scale=alt.Scale(type=scale), axis=alt.Axis(format=",~s" if scale == "log" else ",d"))
         color = alt.Color("strategy:N", title="strategy")

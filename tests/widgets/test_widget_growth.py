@@ -114,3 +114,43 @@ def test_live_view_and_static_fallback():
     assert WIDGET_VIEW in bundle and "<svg" in bundle["text/html"]
     assert 'data-convolab="token-growth"' in bundle["text/html"]
     assert isinstance(chart.frame, pl.DataFrame)
+
+
+def x_labels(svg: str) -> list[str]:
+    """The x axis's tick labels, as drawn."""
+    axis = re.search(r'aria-label="X-axis.*?role-axis-label[^>]*>(.*?)</g>', svg, re.DOTALL)
+    assert axis, "no x axis labels in the SVG"
+    return re.findall(r">([^<]*)</text>", axis.group(1))
+
+
+@pytest.mark.parametrize("turns", [2, 3])
+def test_a_short_chat_has_one_integer_tick_per_turn(turns):
+    """Vega put ticks at 1, 1.5, 2, 2.5, 3 for three turns, labelled "1 2 2 3 3" by the integer
+    format: the live view and the static fallback (the same SVG) must label each turn once."""
+    chart = TokenGrowthChart(model="claude-sonnet-4-6")
+    for t in range(1, turns + 1):
+        chart.add("full", t, 600 * t)
+        chart.add("sliding", t, 500 + 100 * t)
+    expected = [str(t) for t in range(1, turns + 1)]
+    assert x_labels(chart._view.value) == expected  # live
+    assert x_labels(chart.to_html()) == expected  # static fallback
+    axis = chart.chart().to_dict()["layer"][0]["encoding"]["x"]["axis"]
+    assert axis["values"] == list(range(1, turns + 1)) and axis["format"] == "d"
+
+
+def test_long_chats_get_integer_ticks_that_fit():
+    chart = TokenGrowthChart()
+    chart.add_series("full", [100 * t for t in range(1, 58)])
+    labels = x_labels(chart.to_svg())
+    assert labels == [str(t) for t in range(5, 58, 5)]
+    assert len(set(labels)) == len(labels)
+
+
+def test_add_series_and_unrendered_adds_reach_the_svg():
+    chart = TokenGrowthChart()
+    chart.add_series("full", [600, 1200, 1800])
+    chart.add("sliding", 1, 500, render=False)  # not re-rendered now, but to_svg() draws it
+    assert chart.frame.select("strategy", "turn", "input_tokens").rows() == [
+        ("full", 1, 600), ("full", 2, 1200), ("full", 3, 1800), ("sliding", 1, 500)]
+    assert input_lines(chart.to_svg()) == {"full": 1, "sliding": 1}
+    assert input_lines(chart._view.value) == {"full": 1}  # the live view waits for a render

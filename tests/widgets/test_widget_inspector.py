@@ -76,7 +76,9 @@ def test_memory_block_is_highlighted(make_session):
 
 
 def test_retrieved_messages_are_marked(make_session):
-    session = make_session(Retrieval(budget_tokens=4000, keep_recent_turns=1))
+    # placement="messages": retrieved turns travel as messages under "[Earlier in the conversation"
+    # headers, which the inspector marks (the default, "quoted", puts excerpts in the newest message)
+    session = make_session(Retrieval(budget_tokens=4000, keep_recent_turns=1, placement="messages"))
     session.send("My passport number is X123 and it expires in March.")
     for i in range(4):
         session.send(f"Tell me about museum {i} opening hours on weekdays.")
