@@ -22,7 +22,7 @@ import itertools
 import json
 import uuid
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -174,6 +174,20 @@ def content_text(content: Content) -> str:
     if isinstance(content, str):
         return content
     return "\n\n".join(b["text"] for b in content if b.get("type") == "text" and isinstance(b.get("text"), str))
+
+
+def input_values(value: Any) -> Iterator[str]:
+    """The strings (and numbers, as text) inside a tool call's input, keys left out, in order."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from input_values(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from input_values(v)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield str(value)
 
 
 def content_hash(role: str, content: Content) -> str:

@@ -29,6 +29,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from convolab.model import input_values
+from convolab.stemming import stem
+
 __all__ = ["THRESHOLD", "PayloadText", "answer_words", "declines", "is_decline", "mean_interval",
            "normalize_text", "payload_texts", "request_texts", "wilson", "words", "words_present"]
 
@@ -68,22 +71,6 @@ DECLINE = re.compile(
 _FIRST_SENTENCE = re.compile(r"^.{0,240}?(?:[.!?](?=\s|$)|$)", re.S)
 
 
-def _stem(w: str) -> str:
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 5 and w.endswith("ing"):
-        w = w[:-3]
-    elif (len(w) > 4 and w.endswith("ed")) or (len(w) > 3 and w.endswith("es") and w[-3] in "sxz"):
-        w = w[:-2]
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
-        w = w[:-1]  # running -> runn -> run
-    if len(w) > 3 and w.endswith("e"):
-        w = w[:-1]  # dance, danced, dancing -> danc
-    return w
-
-
 def _spelled(m: re.Match[str]) -> str:
     year, month, day = (int(g) for g in m.groups())
     return f"{day} {MONTHS[month - 1]} {year}" if 1 <= month <= 12 and 1 <= day <= 31 else m.group(0)
@@ -103,7 +90,7 @@ def words(text: str) -> list[str]:
         if w in NUMBER_WORDS:
             out.append(NUMBER_WORDS[w])
         elif w not in STOPWORDS and w.split("'", 1)[0] not in STOPWORDS:
-            out.append(_stem(w))
+            out.append(stem(w))
     return out
 
 
@@ -161,22 +148,9 @@ def _block_texts(content: Any) -> Iterable[str]:
         elif kind == "tool_result":
             yield from _block_texts(b.get("content"))
         elif kind == "tool_use":
-            yield from _values(b.get("input"))
+            yield from input_values(b.get("input"))
         elif kind == "compaction" and isinstance(b.get("content"), str):
             yield b["content"]
-
-
-def _values(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _values(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _values(v)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        yield str(value)
 
 
 def request_texts(request: Mapping[str, Any], *, drop_last_user: str | None = None) -> list[str]:

@@ -117,8 +117,15 @@ def _parts(request: dict[str, Any]) -> _Parts:
         return _Parts("", True, system_texts, history, last)
     plain = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"] \
         if isinstance(content, list) else [content if isinstance(content, str) else ""]
-    query = "\n\n".join(t for t in plain if isinstance(t, str)).strip()  # a block is a paragraph
+    plain = [t for t in plain if isinstance(t, str) and t.strip()]
+    query = plain[-1].strip() if plain else ""
     extra = [t for t in last if t not in plain]  # tool results beside the question are material
+    if len(plain) > 1 and not any(SUMMARY_MARKER in t for t in plain):
+        # several text blocks (quoted excerpts, then the message): the last block is the
+        # message, the others are material, as they would be for a reader
+        extra = [*extra, *plain[:-1]]
+    elif plain:
+        query = "\n\n".join(plain).strip()
     paragraphs = [x.strip() for x in re.split(r"\n\s*\n", query) if x.strip()]
     if len(paragraphs) > 1 and SUMMARY_MARKER not in query and _is_question(paragraphs[-1]):
         # merged user messages (an unanswered one sent again with the next): what came before

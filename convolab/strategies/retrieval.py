@@ -109,8 +109,10 @@ from convolab.model import (
     Turn,
     blocks_of,
     content_text,
+    input_values,
     is_plain_user,
 )
+from convolab.stemming import stem
 from convolab.strategies.base import BaseStrategy, Payload, _limit_breakpoints
 
 __all__ = ["STOPWORDS", "Hit", "Retrieval", "TurnIndex", "stem", "tokenize", "turn_text"]
@@ -137,26 +139,6 @@ _DATED = re.compile(r"\s*\[[^\]]*\b(?:19|20)\d\d\b[^\]]*\]")  # "[8 May, 2023 1:
 _TOKEN = re.compile(r"\d+(?:[.,:]\d+)*(?![^\W\d_])|[^\W_]+(?:'[^\W_]+)?")
 
 
-def stem(word: str) -> str:
-    """A light suffix stripper: plural -s/-es/-ies, -ing, -ed, a final -e (numbers untouched)."""
-    w = word[:-2] if word.endswith("'s") else word.split("'", 1)[0]
-    if not w.isalpha():
-        return w
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 5 and w.endswith("ing"):
-        w = w[:-3]
-    elif len(w) > 4 and w.endswith(("ed", "ches", "shes", "sses", "xes", "zes")):
-        w = w[:-2]
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
-        w = w[:-1]  # running -> runn -> run
-    if len(w) > 3 and w.endswith("e"):
-        w = w[:-1]  # move, moved, moving -> mov
-    return w
-
-
 def tokenize(text: str) -> list[str]:
     """Index terms of ``text``: lowercase words less stopwords, stemmed; numbers kept."""
     out = []
@@ -172,20 +154,6 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-def _values(value: Any) -> Iterable[str]:
-    """The strings inside a tool call's input (keys left out)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _values(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _values(v)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        yield str(value)
-
-
 def turn_text(messages: Iterable[MessageLike]) -> str:
     """The searchable text of a turn: text blocks, tool-call input values, tool-result text."""
     parts: list[str] = []
@@ -195,7 +163,7 @@ def turn_text(messages: Iterable[MessageLike]) -> str:
             if kind == "text" and isinstance(b.get("text"), str):
                 parts.append(b["text"])
             elif kind == "tool_use":
-                parts.extend(_values(b.get("input")))
+                parts.extend(input_values(b.get("input")))
             elif kind == "tool_result":
                 c = b.get("content")
                 parts.append(c if isinstance(c, str) else content_text(c) if isinstance(c, list) else "")
@@ -515,14 +483,18 @@ class Retrieval(BaseStrategy):
         self.last_hits = [Hit(t, sc, m, msgs[starts[t]].id) for t, sc, m in hits]
         return ti, self.last_hits
 
-    def _build_messages(self, conversation: Conversation) -> Payload:
-        msgs = conversation.messages
+    def _room(self, conversation: Conversation) -> tuple[str, Any, list[int], dict[str, int], int, int]:
+        """Model, history index, turn starts, fixed tokens, the budget (capped by the window)
+        and what it leaves after the system prompt and tools."""
         model = self.model_for(conversation)
         idx = self.index(conversation)
-        starts = idx.turn_starts
         fixed = self.fixed_tokens(conversation, model, [])
         room = min(self.budget_tokens, self.window_limit(model))
-        available = room - fixed["system"] - fixed["tools"]
+        return model, idx, idx.turn_starts, fixed, room, room - fixed["system"] - fixed["tools"]
+
+    def _build_messages(self, conversation: Conversation) -> Payload:
+        msgs = conversation.messages
+        model, idx, starts, fixed, room, available = self._room(conversation)
 
         # the recent window: keep_recent_turns, and every unanswered user message, if they fit
         first_pending = len(msgs)
@@ -636,12 +608,7 @@ class Retrieval(BaseStrategy):
     def _build_quoted(self, conversation: Conversation) -> Payload:
         """A cache-aware sliding window, then excerpts of older turns quoted at the top of the
         newest turn's user message; the cache breakpoint sits on the message before it."""
-        model = self.model_for(conversation)
-        idx = self.index(conversation)
-        starts = idx.turn_starts
-        fixed = self.fixed_tokens(conversation, model, [])
-        room = min(self.budget_tokens, self.window_limit(model))
-        available = room - fixed["system"] - fixed["tools"]
+        model, idx, starts, fixed, room, available = self._room(conversation)
         for_window = int(available * (1 - self.excerpt_share))
         w = idx.window(budget_tokens=max(for_window, 0))
         if w.empty:  # the newest turn is long: it may use the excerpts' share too
