@@ -43,11 +43,9 @@ class _Messages:
         if betas and not self._beta:
             raise TypeError("messages.create() got an unexpected keyword argument 'betas'")
         headers = {"anthropic-beta": ",".join(betas)} if betas else {}
-        body = json.dumps(request, ensure_ascii=False).encode()
-        response = self._sim.handle("POST", _PATH, {}, body, headers)
-        data = response.json()
-        if response.status_code >= 400:
-            raise _status_error(response, data)
+        status, data = self._sim.handle_json(_PATH, request, headers)
+        if status >= 400:
+            raise _status_error(status, data)
         return SimpleNamespace(**{**data, "content": [_Block(**b) for b in data["content"]],
                                   "usage": _usage(data["usage"])})
 
@@ -61,18 +59,18 @@ class DirectClient:
         self.beta = SimpleNamespace(messages=_Messages(simulator, beta=True))
 
 
-def _status_error(response: Any, data: Any) -> Exception:
+def _status_error(status: int, data: Any) -> Exception:
     import anthropic
     import httpx2
 
     err = (data or {}).get("error") or {}
-    message = f"Error code: {response.status_code} - {data}"
-    response.request = httpx2.Request("POST", "https://api.anthropic.com" + _PATH)
+    message = f"Error code: {status} - {data}"
+    response = httpx2.Response(status, json=data, request=httpx2.Request("POST", "https://api.anthropic.com" + _PATH))
     kinds = {400: anthropic.BadRequestError, 401: anthropic.AuthenticationError, 403: anthropic.PermissionDeniedError,
              404: anthropic.NotFoundError, 409: anthropic.ConflictError, 413: getattr(anthropic, "RequestTooLargeError",
                                                                                      anthropic.APIStatusError),
              422: anthropic.UnprocessableEntityError, 429: anthropic.RateLimitError}
-    cls = kinds.get(response.status_code) or (anthropic.InternalServerError if response.status_code >= 500
+    cls = kinds.get(status) or (anthropic.InternalServerError if status >= 500
                                               else anthropic.APIStatusError)
     e = cls(message, response=response, body=data)
     e.type = err.get("type")

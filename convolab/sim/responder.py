@@ -107,8 +107,20 @@ def _parts(request: dict[str, Any]) -> _Parts:
     system_texts = _block_texts(system)
     msgs = [m for m in request.get("messages") or [] if isinstance(m, dict)]
     last_idx = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=-1)
-    history = [t for m in msgs[:last_idx] for t in _block_texts(m.get("content"))] if last_idx >= 0 else [
-        t for m in msgs for t in _block_texts(m.get("content"))]
+    history: list[str] = []
+    for m in msgs[:last_idx] if last_idx >= 0 else msgs:
+        content = m.get("content")
+        if type(content) is str:  # the common case, kept fast: a history holds hundreds of messages
+            if content and not content.isspace():
+                history.append(content)
+        elif type(content) is list:
+            for b in content:  # text blocks inline, anything else as _block_texts reads it
+                if type(b) is dict and b.get("type") == "text" and type(b.get("text")) is str:
+                    history.append(b["text"])
+                else:
+                    history.extend(_block_texts([b]))
+        else:
+            history.extend(_block_texts(content))
     if last_idx < 0:
         return _Parts("", False, system_texts, history, [])
     content = msgs[last_idx].get("content")
@@ -123,7 +135,7 @@ def _parts(request: dict[str, Any]) -> _Parts:
     if len(plain) > 1 and not any(SUMMARY_MARKER in t for t in plain):
         # several text blocks (quoted excerpts, then the message): the last block is the
         # message, the others are material, as they would be for a reader
-        extra = [*extra, *plain[:-1]]
+        extra = [*extra, *(x for t in plain[:-1] for x in re.split(r"\n\s*\n", t) if x.strip())]
     elif plain:
         query = "\n\n".join(plain).strip()
     paragraphs = [x.strip() for x in re.split(r"\n\s*\n", query) if x.strip()]

@@ -119,6 +119,34 @@ line per request, flushed before the answer leaves: what was billed survives any
     # -- the handler -------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: dict[str, str], body: bytes,
                headers: dict[str, str] | None = None) -> httpx2.Response:
+        """Answer one HTTP request (the transports call this): JSON body in, response out."""
+        def parse() -> Any:
+            if method != "POST":
+                return None
+            try:
+                return json.loads(body or b"null")
+            except json.JSONDecodeError as e:
+                raise invalid(f"request body is not valid JSON: {e.msg}") from None
+
+        status, data, stream, headers_out = self._serve(method, path, query, parse, body or b"", headers)
+        if stream:
+            return httpx2.Response(status, content=sse_body(data),
+                                   headers={**headers_out, "content-type": "text/event-stream"})
+        return httpx2.Response(status, json=data, headers=headers_out)
+
+    def handle_json(self, path: str, payload: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """``POST path`` with an already parsed body: ``(status, response JSON)``, the same
+        checks, bill and reply as ``handle``, without encoding and decoding JSON (for in-process
+        clients such as ``convolab.eval.DirectClient``; ``payload`` is only read). The reply's id
+        is derived from the request's number instead of its bytes; an ``Idempotency-Key`` is
+        compared on the body's canonical JSON."""
+        status, data, stream, _ = self._serve("POST", path, {}, lambda: payload, None, headers)
+        if stream:
+            raise invalid("stream: handle_json returns whole responses; use handle for streaming")
+        return status, data
+
+    def _serve(self, method: str, path: str, query: dict[str, str], parse: Callable[[], Any], body: bytes | None,
+               headers: dict[str, str] | None) -> tuple[int, Any, bool, dict[str, str]]:
         with self._lock:
             n = self.requests
             self.requests += 1
@@ -129,13 +157,12 @@ line per request, flushed before the answer leaves: what was billed survives any
             try:
                 fault = self.faults.pick(n)
                 self.faults.raise_for(fault)
-                if method == "POST":
-                    try:
-                        payload = json.loads(body or b"null")
-                    except json.JSONDecodeError as e:
-                        raise invalid(f"request body is not valid JSON: {e.msg}") from None
+                payload = parse()
                 betas = {b.strip() for b in (headers or {}).get("anthropic-beta", "").split(",") if b.strip()}
-                self._body_digest = hashlib.blake2b(body or b"", digest_size=10).hexdigest()
+                if body is None:  # parsed by the caller: hash what identifies the request cheaply
+                    body = (json.dumps(payload, sort_keys=True).encode() if key
+                            else f"{self.seed}:{n}:parsed".encode())
+                self._body_digest = hashlib.blake2b(body, digest_size=10).hexdigest()
                 replay = self._replay(key, self._body_digest) if key else None
                 if replay is not None:
                     status, data, stream = replay
@@ -148,18 +175,14 @@ line per request, flushed before the answer leaves: what was billed survives any
                 self._record(Exchange(path, e.status, error=e.message, request=payload if isinstance(payload, dict) else None,
                                       idempotency_key=key))
                 err = {"type": "error", "error": {"type": e.type, "message": e.message}, "request_id": rid}
-                return httpx2.Response(e.status, json=err, headers={"request-id": rid, **e.headers})
+                return e.status, err, False, {"request-id": rid, **e.headers}
             self._record(Exchange(path, status, model=(payload or {}).get("model") if isinstance(payload, dict) else None,
                                   usage=None if replay is not None else data.get("usage") if isinstance(data, dict) else None,
                                   request=payload if isinstance(payload, dict) else None,
                                   idempotency_key=key, replayed=replay is not None))
         if fault == "lost":  # processed and billed above; the client never sees the answer
             raise SimulatedTimeout("simulated lost response (the request was processed and billed)")
-        headers_out = {"request-id": rid, **extra_headers}
-        if stream:
-            return httpx2.Response(status, content=sse_body(data),
-                                   headers={**headers_out, "content-type": "text/event-stream"})
-        return httpx2.Response(status, json=data, headers=headers_out)
+        return status, data, stream, {"request-id": rid, **extra_headers}
 
     def _replay(self, key: str, digest: str) -> tuple[int, Any, bool] | None:
         """The stored answer to an earlier request with this ``Idempotency-Key`` (24 hours), or

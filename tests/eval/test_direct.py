@@ -49,3 +49,24 @@ def test_errors_are_the_sdks_exceptions():
         client.messages.create(model="claude-sonnet-4-6", max_tokens=10, messages=[])
     with pytest.raises(TypeError):
         client.messages.create(model="claude-sonnet-4-6", max_tokens=10, messages=[], betas=["x"])
+
+
+def test_the_request_is_only_read_and_usage_matches_the_http_path():
+    """No JSON round trip any more: the simulator must leave the strategy's request (shared with
+    later payloads) as it was, and bill it exactly as a request through HTTP and the SDK."""
+    import copy
+
+    from convolab.datasets import synthetic
+    from convolab.eval import replay_sample
+
+    sample = synthetic(80, seed=4)  # tool exchanges, dated sessions
+    for name in ("full", "retrieval", "memory"):
+        direct = replay_sample(sample, name, budget_tokens=2500, keep_requests=True)
+        via_sdk = replay_sample(sample, name, budget_tokens=2500, keep_requests=True, sdk=True)
+        assert direct.total.as_dict() == via_sdk.total.as_dict()
+        assert [i["reply"] for i in direct.items] == [i["reply"] for i in via_sdk.items]
+    sim = Simulator(clock=ManualClock())
+    request = direct.items[-1]["request"]
+    before = copy.deepcopy(request)
+    DirectClient(sim).messages.create(**request)
+    assert request == before
