@@ -9,6 +9,7 @@ import ipywidgets as widgets
 
 from convolab.model import blocks_of
 from convolab.strategies.base import Payload
+from convolab.strategies.retrieval import EXCERPT_INTRO
 from convolab.tokens import TokenCounter
 from convolab.widgets import _static as s
 
@@ -17,7 +18,7 @@ SYSTEM_KINDS = (  # how the strategies' extra system blocks open (see convolab/s
     ("[Requirements the user stated", "pins"),
     ("[Conversation memory", "memory"),
 )
-RETRIEVED_HEAD = "[Earlier in the conversation"
+RETRIEVED_HEAD = "[Earlier in the conversation"  # Retrieval(placement="messages")
 CONTINUED_HEAD = "[Conversation continued"
 RECENT_HEAD = "[Recent conversation"
 LEFT_OUT_SHOWN = 40  # ids listed before "... and N more"
@@ -60,7 +61,9 @@ def _block_html(b: dict[str, Any]) -> str:
     kind = b.get("type")
     cc = s.badge("cache breakpoint", s.AMBER, title=json.dumps(b["cache_control"])) if "cache_control" in b else ""
     if kind == "text":
-        return cc + s.text_box(b.get("text", ""))
+        text = b.get("text", "")
+        quoted = s.badge("retrieved excerpts (quoted)", s.GREEN) if text.startswith(EXCERPT_INTRO) else ""
+        return cc + quoted + s.text_box(text)
     if kind == "tool_use":
         body = json.dumps(b.get("input"), ensure_ascii=False, indent=1)
         return cc + s.badge(f"tool_use {b.get('name')}", s.PURPLE) + s.muted(str(b.get("id", ""))) + s.text_box(body)
@@ -194,6 +197,9 @@ class PayloadInspector(s.StaticFallback, widgets.VBox):
             badges = s.badge(f"{n:,} tokens" if n is not None else "? tokens", s.MUTED)
             if kind == "retrieved":
                 badges += s.badge("retrieved", s.GREEN)
+            elif any(b.get("type") == "text" and str(b.get("text", "")).startswith(EXCERPT_INTRO)
+                     for b in blocks_of(m)):
+                badges += s.badge("with retrieved excerpts", s.GREEN)
             if auto and i == len(msgs) - 1:
                 badges += s.badge("cache breakpoint (automatic: top-level cache_control)", s.AMBER)
             body = "".join(_block_html(b) for b in blocks_of(m))

@@ -88,6 +88,19 @@ def test_retrieved_messages_are_marked(make_session):
     assert "retrieved" in kinds(markup) and ">retrieved</span>" in markup
 
 
+def test_quoted_excerpts_are_marked(make_session):
+    # placement="quoted" (the default): the excerpts are a text block at the top of the newest message
+    session = make_session(Retrieval(budget_tokens=1500))
+    session.send("My passport number is X123 and it expires in March.")
+    for i in range(40):
+        session.send(f"Tell me about museum {i} opening hours on weekdays and the queues at the entrance.")
+    turn = session.send("When does my passport expire?")
+    assert turn.payload.breakdown["retrieved"] > 0
+    markup = PayloadInspector(turn.payload).to_html()
+    assert markup.count("retrieved excerpts (quoted)") == 1 and "with retrieved excerpts" in markup
+    assert "X123" in markup
+
+
 def test_tool_blocks_and_unsafe_text_are_shown_escaped():
     conv = convolab.Conversation(system_prompt="You help.", model=MODEL,
                                  tools=[{"name": "get_weather", "description": "Weather.",
