@@ -339,41 +339,16 @@ def m002_seq_json_content_strategy_state(db: MigrationDB) -> None:
 def m003_usage_ledger_and_reservations(db: MigrationDB) -> None:
     """The usage ledger (one row per billed request, kept when a conversation is deleted) and the
     budget reservations of requests in flight."""
-    if db.dialect == "postgres":
-        db.execute("""
-            CREATE TABLE usage_events (
-                request_id TEXT PRIMARY KEY,
-                user_id TEXT NOT NULL,
-                conversation_id TEXT,
-                model TEXT NOT NULL,
-                kind TEXT NOT NULL DEFAULT 'reply',
-                response_id TEXT,
-                input_tokens BIGINT NOT NULL DEFAULT 0,
-                output_tokens BIGINT NOT NULL DEFAULT 0,
-                cache_creation_input_tokens BIGINT NOT NULL DEFAULT 0,
-                cache_read_input_tokens BIGINT NOT NULL DEFAULT 0,
-                cache_creation_5m_tokens BIGINT NOT NULL DEFAULT 0,
-                cache_creation_1h_tokens BIGINT NOT NULL DEFAULT 0,
-                cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
-                price_date DATE,
-                created_at TIMESTAMPTZ NOT NULL
-            );
+    pg = db.dialect == "postgres"
+    real, js = ("DOUBLE PRECISION", "json") if pg else ("DOUBLE", "TEXT")
+    # the same tables on both; the ledger and reservation indexes exist on PostgreSQL only (as shipped)
+    usage_indexes = """
             CREATE INDEX idx_usage_events_user_created ON usage_events(user_id, created_at);
-            CREATE INDEX idx_usage_events_conversation ON usage_events(conversation_id);
-            CREATE TABLE budget_reservations (
-                request_id TEXT PRIMARY KEY,
-                user_id TEXT NOT NULL,
-                conversation_id TEXT,
-                message_id TEXT,
-                model TEXT,
-                amount_usd DOUBLE PRECISION NOT NULL,
-                created_at TIMESTAMPTZ NOT NULL,
-                metadata json NOT NULL DEFAULT '{}'
-            );
-            CREATE INDEX idx_budget_reservations_user_created ON budget_reservations(user_id, created_at);
-        """)
-    else:
-        db.execute("""
+            CREATE INDEX idx_usage_events_conversation ON usage_events(conversation_id);""" if pg else ""
+    reservation_index = """
+            CREATE INDEX idx_budget_reservations_user_created ON budget_reservations(user_id, created_at);""" \
+        if pg else ""
+    db.execute(f"""
             CREATE TABLE usage_events (
                 request_id TEXT PRIMARY KEY,
                 user_id TEXT NOT NULL,
@@ -387,18 +362,18 @@ def m003_usage_ledger_and_reservations(db: MigrationDB) -> None:
                 cache_read_input_tokens BIGINT NOT NULL DEFAULT 0,
                 cache_creation_5m_tokens BIGINT NOT NULL DEFAULT 0,
                 cache_creation_1h_tokens BIGINT NOT NULL DEFAULT 0,
-                cost_usd DOUBLE NOT NULL DEFAULT 0,
+                cost_usd {real} NOT NULL DEFAULT 0,
                 price_date DATE,
                 created_at TIMESTAMPTZ NOT NULL
-            );
+            );{usage_indexes}
             CREATE TABLE budget_reservations (
                 request_id TEXT PRIMARY KEY,
                 user_id TEXT NOT NULL,
                 conversation_id TEXT,
                 message_id TEXT,
                 model TEXT,
-                amount_usd DOUBLE NOT NULL,
+                amount_usd {real} NOT NULL,
                 created_at TIMESTAMPTZ NOT NULL,
-                metadata TEXT NOT NULL DEFAULT '{}'
-            );
+                metadata {js} NOT NULL DEFAULT '{{}}'
+            );{reservation_index}
         """)

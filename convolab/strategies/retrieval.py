@@ -89,7 +89,6 @@ header (it would become part of the question).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from bisect import bisect_left, bisect_right
@@ -436,6 +435,7 @@ class Retrieval(BaseStrategy):
         self._turn_indexes.pop(conversation.session_id, None)
         self._last_fp = ()
         self._quoted_last = None
+        self._quoted = {k: v for k, v in self._quoted.items() if k[0] != conversation.session_id}
 
     def retract(self, conversation: Conversation) -> None:
         super().retract(conversation)
@@ -657,10 +657,10 @@ class Retrieval(BaseStrategy):
         for h in self.last_hits:
             h.sent = h.turn in chosen
         if self.cache:
-            self._quoted_cache(payload, conversation, j, prefix_tokens, model)
+            self._quoted_cache(payload, conversation, starts[-1], j, prefix_tokens, model)
         return payload
 
-    def _quoted_cache(self, payload: Payload, conversation: Conversation, j: int, prefix_tokens: int,
+    def _quoted_cache(self, payload: Payload, conversation: Conversation, newest: int, j: int, prefix_tokens: int,
                       model: str) -> None:
         """Breakpoint on the message before the quoted one (what the next turn starts with);
         no automatic one (it would write the excerpts, which the next turn does not send)."""
@@ -677,11 +677,10 @@ class Retrieval(BaseStrategy):
                 plan.breakpoints.append(f"{dropped} stored message breakpoint(s) dropped")
         stable = plan.stable_prefix_tokens
         cached = prefix_tokens if j > 0 else stable
-        key = (json.dumps(request.get("system"), sort_keys=True, default=str),
-               json.dumps(request.get("tools"), sort_keys=True, default=str))
+        key = (request.get("system"), request.get("tools"))  # compared by value, as BaseStrategy does
         # the cached prefix is conversation messages [start, end): the next request starts with
         # it if it has the same start and reaches at least as far (history is append-only)
-        msgs, end = conversation.messages, self.index(conversation).turn_starts[-1]
+        msgs, end = conversation.messages, newest
         while end > 0 and msgs[end - 1].role == "user":  # merged into the quoted message
             end -= 1
         start_id = payload.sent[0] if payload.sent else None

@@ -427,23 +427,10 @@ def test_incremental_index_equals_one_built_from_scratch(turns, builds, question
 
 # -- cache ------------------------------------------------------------------------------------------
 
-def _chat(strategy, conv: Conversation, sim: Simulator, questions: list[str]):
-    client, out = sim.client(), []
-    for q in questions:
-        conv.add("user", q)
-        p = strategy.build(conv, client=client)
-        r = p.create(client)
-        conv.add("assistant", r.content)
-        strategy.observe(conv.turns()[-1], client=client, conversation=conv)
-        out.append((p, r))
-        sim.clock.advance(20)
-    return out
-
-
 POLICY = "Policy. " + " ".join(f"Rule {i} applies to every reply." for i in range(300))
 
 
-def test_cache_expectations_are_honest_and_the_system_prefix_is_read():
+def test_cache_expectations_are_honest_and_the_system_prefix_is_read(chat):
     sim = Simulator(clock=ManualClock())
     conv = Conversation(system_prompt=POLICY, model=MODEL)
     conv.add("user", "My sister's name is Ilse.")
@@ -451,7 +438,7 @@ def test_cache_expectations_are_honest_and_the_system_prefix_is_read():
     s = Retrieval(placement="messages", budget_tokens=4000, keep_recent_turns=3, cache_messages=True)
     questions = ["How is the garden?", "And the tea?", "Any football news?", "What is my sister's name?",
                  "What about the garden again?", "Where does Ilse live?", "Tea or football?"]
-    results = _chat(s, conv, sim, questions)
+    results = chat(s, conv, sim, questions)
     for k, (p, r) in enumerate(results):
         assert r.usage.cache_read_input_tokens >= p.cache.expected_read  # never promises a read that won't happen
         assert r.usage.input_tokens + r.usage.cache_read_input_tokens + r.usage.cache_creation_input_tokens \
@@ -464,11 +451,11 @@ def test_cache_expectations_are_honest_and_the_system_prefix_is_read():
     assert p.breakdown["retrieved"] > 0 and "Ilse" in r.content[0].text
 
 
-def test_cache_messages_off_keeps_only_the_system_breakpoint():
+def test_cache_messages_off_keeps_only_the_system_breakpoint(chat):
     sim = Simulator(clock=ManualClock())
     conv = Conversation(system_prompt=POLICY, model=MODEL)
     s = Retrieval(placement="messages", budget_tokens=4000, keep_recent_turns=2, cache_messages=False)
-    results = _chat(s, conv, sim, ["How is the garden?", "And the tea?", "What about the garden?", "More tea?"])
+    results = chat(s, conv, sim, ["How is the garden?", "And the tea?", "What about the garden?", "More tea?"])
     for k, (p, r) in enumerate(results):
         assert "cache_control" not in p.request and "cache_control" in p.request["system"][-1]
         assert p.cache.breakpoints == ["system"]
@@ -542,7 +529,7 @@ def test_quoted_keeps_the_budget_and_tool_pairs_and_is_accepted(turns, opener, q
         assert first.id not in p.sent
 
 
-def test_quoted_cache_reads_the_window_and_expectations_are_honest():
+def test_quoted_cache_reads_the_window_and_expectations_are_honest(chat):
     sim = Simulator(clock=ManualClock())
     conv = Conversation(system_prompt=POLICY, model=MODEL)
     conv.add("user", "My sister's name is Ilse.")
@@ -550,7 +537,7 @@ def test_quoted_cache_reads_the_window_and_expectations_are_honest():
     s = Retrieval(budget_tokens=6000)
     questions = ["How is the garden? " * 20, "And the tea? " * 20, "Any football news? " * 20,
                  "What is my sister's name?", "What about the garden again? " * 20, "Tea or football? " * 20]
-    results = _chat(s, conv, sim, questions)
+    results = chat(s, conv, sim, questions)
     for k, (p, r) in enumerate(results):
         assert r.usage.cache_read_input_tokens == p.cache.expected_read
         assert r.usage.cache_creation_input_tokens == p.cache.expected_write

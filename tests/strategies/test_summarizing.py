@@ -23,25 +23,12 @@ def long_chat(turns: int) -> Conversation:
     return conv
 
 
-def run(conv: Conversation, strategy, client, sim: Simulator, questions: list[str]):
-    payloads = []
-    for q in questions:
-        conv.add("user", q)
-        p = strategy.build(conv, client=client)
-        r = p.create(client)
-        conv.add("assistant", r.content)
-        strategy.observe(conv.turns()[-1], client=client, conversation=conv)
-        payloads.append((p, r))
-        sim.clock.advance(20)
-    return payloads
-
-
-def test_keeps_the_budget_and_the_early_requirement():
+def test_keeps_the_budget_and_the_early_requirement(chat):
     sim = Simulator(clock=ManualClock())
     client = sim.client()
     conv = long_chat(80)
     s = Summarizing(budget_tokens=1500, keep_recent_turns=3)
-    (p, r), = run(conv, s, client, sim, ["Which units must the report use?"])
+    (p, r), = chat(s, conv, sim, client=client, questions=["Which units must the report use?"])
     assert s.summaries, "the older history was compressed"
     assert sim.count({k: v for k, v in p.request.items() if k != "max_tokens"}) <= p.input_tokens <= 1500
     assert "metric units" in p.to_json()  # pinned verbatim
@@ -52,14 +39,14 @@ def test_keeps_the_budget_and_the_early_requirement():
     assert len(s.side_usage) == len(s.summaries)  # every summary call's usage is kept for the ledger
 
 
-def test_summary_blocks_are_appended_never_rewritten_and_cover_disjoint_messages():
+def test_summary_blocks_are_appended_never_rewritten_and_cover_disjoint_messages(chat):
     sim = Simulator(clock=ManualClock())
     client = sim.client()
     conv = long_chat(40)
     s = Summarizing(budget_tokens=1200, keep_recent_turns=2, compress_at=300, max_summary_tokens=10_000)
     first_texts = []
     for k in range(12):
-        run(conv, s, client, sim, [f"Any news on task {k}?"])
+        chat(s, conv, sim, client=client, questions=[f"Any news on task {k}?"])
         first_texts.append([b.text for b in s.summaries])
     for before, after in itertools.pairwise(first_texts):
         assert after[:len(before)] == before
@@ -68,7 +55,7 @@ def test_summary_blocks_are_appended_never_rewritten_and_cover_disjoint_messages
     assert [b.version for b in s.summaries] == list(range(1, len(s.summaries) + 1))
 
 
-def test_the_stable_prefix_is_read_from_cache_between_compressions():
+def test_the_stable_prefix_is_read_from_cache_between_compressions(chat):
     sim = Simulator(clock=ManualClock())
     client = sim.client()
     conv = Conversation(system_prompt="Policy. " + " ".join(f"Rule {i} applies to every reply." for i in range(300)),
@@ -76,17 +63,17 @@ def test_the_stable_prefix_is_read_from_cache_between_compressions():
     conv.add("user", "Hello, I'm Priya.")
     conv.add("assistant", "Hi Priya.")
     s = Summarizing(budget_tokens=6000, keep_recent_turns=2, compress_at=10_000)
-    results = run(conv, s, client, sim, [f"Question {k}?" for k in range(4)])
+    results = chat(s, conv, sim, client=client, questions=[f"Question {k}?" for k in range(4)])
     reads = [r.usage.cache_read_input_tokens for _, r in results]
     assert reads[0] == 0 and all(x >= 1024 for x in reads[1:])
 
 
-def test_state_round_trip_resumes_the_same_payload():
+def test_state_round_trip_resumes_the_same_payload(chat):
     sim = Simulator(clock=ManualClock())
     client = sim.client()
     conv = long_chat(60)
     s = Summarizing(budget_tokens=1500, keep_recent_turns=3)
-    run(conv, s, client, sim, ["What is the budget?"])
+    chat(s, conv, sim, client=client, questions=["What is the budget?"])
     conv.add("user", "And the units?")
     t = Summarizing(budget_tokens=1500, keep_recent_turns=3)
     t.load_state(s.state())
