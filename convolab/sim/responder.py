@@ -113,12 +113,6 @@ def _parts(request: dict[str, Any]) -> _Parts:
         if type(content) is str:  # the common case, kept fast: a history holds hundreds of messages
             if content and not content.isspace():
                 history.append(content)
-        elif type(content) is list:
-            for b in content:  # text blocks inline, anything else as _block_texts reads it
-                if type(b) is dict and b.get("type") == "text" and type(b.get("text")) is str:
-                    history.append(b["text"])
-                else:
-                    history.extend(_block_texts([b]))
         else:
             history.extend(_block_texts(content))
     if last_idx < 0:
