@@ -50,14 +50,50 @@ def worst_case_usd(model: str, input_tokens: int, max_tokens: int, *, cache_ttl:
     return round((input_tokens * max(p.input, write) + max_tokens * p.output) / PER, 10)
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def cache_ttl_of(request: dict[str, Any]) -> str | None:
+    """The longest cache lifetime a request asks for (``"1h"``, ``"5m"``), or None when it has no
+    ``cache_control`` at all (nothing can be written to the cache)."""
+    ttls = set()
+
+    def look(block: Any) -> None:
+        if isinstance(block, dict):
+            cc = block.get("cache_control")
+            if isinstance(cc, dict):
+                ttls.add(cc.get("ttl", "5m"))
+            if isinstance(block.get("content"), list):  # a tool result's blocks
+                for inner in block["content"]:
+                    look(inner)
+
+    look(request)  # the top-level (automatic) breakpoint
+    blocks = [*_listed(request.get("system")), *_listed(request.get("tools"))]
+    blocks += [b for m in request.get("messages", ()) for b in _listed(m.get("content"))]
+    for block in blocks:
+        look(block)
+    return "1h" if "1h" in ttls else "5m" if ttls else None
+
+
+def request_worst_case_usd(request: dict[str, Any], input_tokens: int, *, at: datetime | None = None) -> float:
+    """``worst_case_usd`` of a Messages request (its model, ``max_tokens`` and cache lifetimes)
+    whose input counts ``input_tokens``: what a session reserves before sending it."""
+    return worst_case_usd(request["model"], input_tokens, request["max_tokens"], cache_ttl=cache_ttl_of(request),
+                          at=at)
+
+
 @dataclass
 class DaySpend:
-    """A user's day: ``spent_usd`` from the ledger, ``reserved_usd`` held by requests in flight."""
+    """A user's day: ``spent_usd`` from the ledger, ``reserved_usd`` held by requests in flight;
+    ``unconfirmed_usd`` is the part of ``spent_usd`` booked at reserved worst cases (requests whose
+    outcome is unknown, ``UsageEvent.confirmed`` False)."""
 
     user_id: str
     day: date
     spent_usd: float
     reserved_usd: float
+    unconfirmed_usd: float = 0.0
 
     @property
     def total_usd(self) -> float:
@@ -117,11 +153,16 @@ class CostTracker:
         return round(self.store.spent_usd(user_id, start=start, end=end), 10)
 
     def day(self, user_id: str, day: date | None = None) -> DaySpend:
-        """Spent and reserved (requests in flight or interrupted) on ``day``."""
+        """Spent (of it, unconfirmed) and reserved (requests in flight or interrupted) on ``day``."""
         start, end = self._bounds(day)
         held = sum(r.amount_usd for r in self.store.open_reservations(user_id)
                    if r.created_at is not None and start <= r.created_at < end)
-        return DaySpend(user_id, start.date(), self.daily_cost(user_id, day), round(held, 10))
+        unconfirmed = sum(e.cost_usd for e in self.unconfirmed(user_id, day))
+        return DaySpend(user_id, start.date(), self.daily_cost(user_id, day), round(held, 10), round(unconfirmed, 10))
+
+    def unconfirmed(self, user_id: str, day: date | None = None) -> list[UsageEvent]:
+        """The day's ledger rows booked at a reserved worst case (their outcome unknown)."""
+        return [e for e in self.events(user_id, day) if not e.confirmed]
 
     def within_budget(self, user_id: str, daily_limit_usd: float) -> bool:
         """Whether today's spend plus open reservations is still under the limit."""

@@ -4,10 +4,12 @@
     ├── UnknownModel          a model id not in data/models.toml (names the closest ids)
     ├── NotFound              a conversation (or other record) missing, or another user's
     ├── InvalidConversation   a message sequence or content block that cannot be used
+    │   └── InvalidMessage    a message to send that the API would refuse (names the field's path)
     ├── ContextOverflow       the newest turn alone cannot fit the budget or the window
     ├── BudgetExceeded        a request would push a user's daily spend past the limit
     ├── StoreLocked           a database file is held by another process
-    └── ConfigurationError    a missing optional dependency or a bad setting
+    └── ConfigurationError    a missing optional dependency or a bad setting (a strategy knob,
+                              max_tokens past the model's limit, a strategy state of another version)
 
 Errors raised by the anthropic SDK (``anthropic.BadRequestError`` and friends) are not
 wrapped: they carry the API's own status and error type, which is what users search for.
@@ -52,6 +54,19 @@ class InvalidConversation(ConvolabError, ValueError):
     """A message sequence or content block convolab cannot use as given."""
 
 
+class InvalidMessage(InvalidConversation):
+    """Content given to ``send`` that the API would refuse; nothing was stored.
+
+    ``path`` names the bad field the way the content is written (``content[1].cache_control.type``),
+    ``problem`` says what is wrong with it and what to do.
+    """
+
+    def __init__(self, path: str, problem: str):
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}. Nothing was stored; fix the message and send it again.")
+
+
 class ContextOverflow(ConvolabError):
     """The newest turn alone does not fit into the token budget or the model's window."""
 
@@ -85,5 +100,5 @@ class StoreLocked(ConvolabError):
     """A database file is locked by another process."""
 
 
-class ConfigurationError(ConvolabError):
-    """A missing optional dependency or an invalid setting."""
+class ConfigurationError(ConvolabError, ValueError):
+    """A missing optional dependency or an invalid setting (a ``ValueError`` too: a bad value)."""

@@ -101,6 +101,8 @@ class Message:
 
     ``seq`` is its position in the conversation (0-based, never reused); ``input_tokens``
     and ``output_tokens`` record the usage of the request that produced it, when known.
+    ``rejected`` holds the API's reason when it refused the request carrying this (user)
+    message for good (a 400): the message stays in the history and is never sent again.
     """
 
     role: Role
@@ -111,6 +113,7 @@ class Message:
     input_tokens: int = 0
     output_tokens: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    rejected: str | None = None
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False, init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -121,8 +124,6 @@ class Message:
         """The message as the API takes it: ``{"role": ..., "content": ...}`` (a fresh dict)."""
         content = self.content if isinstance(self.content, str) else [dict(b) for b in self.content]
         return {"role": self.role.value, "content": content}
-
-    to_api_format = to_api  # the chapter's name
 
     @property
     def text(self) -> str:
@@ -151,7 +152,7 @@ class Message:
 
 
 MessageLike = Message | Mapping[str, Any]
-MESSAGE_FIELDS = frozenset({"id", "seq", "created_at", "input_tokens", "output_tokens", "metadata"})
+MESSAGE_FIELDS = frozenset({"id", "seq", "created_at", "input_tokens", "output_tokens", "metadata", "rejected"})
 
 
 def role_of(message: MessageLike) -> str:
@@ -340,7 +341,7 @@ class Conversation:
             if isinstance(m, Message):
                 added.append(self.add(m.role, m.content, id=m.id, created_at=m.created_at,
                                       input_tokens=m.input_tokens, output_tokens=m.output_tokens,
-                                      metadata=dict(m.metadata)))
+                                      metadata=dict(m.metadata), rejected=m.rejected))
             else:
                 extra = {k: v for k, v in m.items() if k not in ("role", "content")}
                 unknown = sorted(set(extra) - MESSAGE_FIELDS)

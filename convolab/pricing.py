@@ -14,6 +14,7 @@ guesses a price.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,7 +22,7 @@ from functools import cache
 from typing import Any
 
 from convolab.catalog import get_model, load_catalog
-from convolab.errors import ConfigurationError, ConvolabError, UnknownModel
+from convolab.errors import ConfigurationError, ConvolabError, InvalidConversation, UnknownModel
 
 PER = 1_000_000
 RATES = ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
@@ -121,8 +122,18 @@ def price_for(model: str, *, at: datetime | date | None = None, prompt_tokens: i
 
 
 def _get(usage: Any, key: str) -> int:
+    """A token count of ``usage`` (None counts as 0); ``InvalidConversation`` for anything but a
+    non-negative whole number, which no response reports and no price can apply to."""
     value = usage.get(key) if isinstance(usage, Mapping) else getattr(usage, key, None)
-    return int(value or 0)
+    if value is None:
+        return 0
+    try:
+        count = -1 if isinstance(value, bool) else operator.index(value)  # ints, numpy and polars ints
+    except TypeError:
+        count = -1
+    if count < 0:
+        raise InvalidConversation(f"usage {key} must be a non-negative whole number of tokens, got {value!r}")
+    return count
 
 
 def _split_writes(usage: Any) -> tuple[int, int]:

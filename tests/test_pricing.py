@@ -203,3 +203,13 @@ def test_a_price_change_restates_the_schedule_and_drops_old_tiers(fake_prices):
     assert price_for("m", at=date(2026, 5, 31), prompt_tokens=51).input == 9
     assert price_for("m", at=date(2026, 6, 1), prompt_tokens=51).input == 0.5
     assert price_for("m", at=date(2026, 6, 1)).input == 0.5
+
+
+@pytest.mark.parametrize("bad", [-1, -1000, 2.5, "10", True])
+def test_negative_or_fractional_counts_are_refused_not_priced(bad):
+    from convolab.errors import InvalidConversation
+
+    with pytest.raises(InvalidConversation, match="output_tokens"):
+        cost_usd("claude-sonnet-4-6", {"input_tokens": 100, "output_tokens": bad}, at=TODAY)
+    with pytest.raises(InvalidConversation, match="cache_read_input_tokens"):
+        cost_breakdown("claude-sonnet-4-6", {"cache_read_input_tokens": bad}, at=TODAY)

@@ -1,23 +1,67 @@
-"""ChatSession, AsyncChatSession and CostTracker against a real DuckDB store and the simulator."""
+"""ChatSession and CostTracker against a real DuckDB store and the simulator.
+
+Every session test runs through ``drive``: the same test for the synchronous ``ChatSession`` and
+for ``AsyncChatSession``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from datetime import UTC, date, datetime
 
 import anthropic
 import pytest
 
-from convolab import BudgetExceeded, ContextOverflow, NotFound
-from convolab.async_session import AsyncChatSession
-from convolab.costs import CostTracker, worst_case_usd
+from convolab import BudgetExceeded, ConfigurationError, ContextOverflow, NotFound
+from convolab.costs import CostTracker
+from convolab.errors import InvalidMessage
+from convolab.model import Message
 from convolab.session import ChatSession, SentTurn
 from convolab.sim import ManualClock, Simulator
+from convolab.stores.base import Reservation
 from convolab.stores.duckdb import DuckDBStore
-from convolab.strategies import FullHistory, SlidingWindow, StructuredMemory, Summarizing
+from convolab.strategies import (
+    NAMES,
+    FullHistory,
+    Retrieval,
+    SlidingWindow,
+    StructuredMemory,
+    Summarizing,
+    make_strategy,
+)
 
 MODEL = "claude-sonnet-4-6"
+TOOLS = [{"name": "lookup", "description": "Look a word up.", "input_schema": {"type": "object"}}]
+
+
+class Sync:
+    """Opens, resumes and drives a ``ChatSession``."""
+
+    def open(self, store, sim, *, user_id="ada", max_retries=2, model=MODEL, **kw):
+        kw.setdefault("strategy", FullHistory())
+        return ChatSession(store=store, user_id=user_id, client=sim.client(max_retries=max_retries),
+                           system_prompt="You are terse.", model=model, **kw)
+
+    def resume(self, store, cid, sim, *, user_id="ada", strategy=None, **kw):
+        return ChatSession.resume(store, cid, user_id=user_id, client=sim.client(), strategy=strategy or FullHistory(),
+                                  **kw)
+
+    def send(self, s, content):
+        return s.send(content)
+
+    def switch(self, s, strategy):
+        s.switch_strategy(strategy)
+
+    def usage(self, s):
+        return s.usage()
+
+    def stats(self, s):
+        return s.stats
+
+
+@pytest.fixture(params=[Sync], ids=["sync"])
+def drive(request):
+    return request.param()
 
 
 @pytest.fixture
@@ -29,120 +73,261 @@ def store():
 
 @pytest.fixture
 def sim():
-    return Simulator(clock=ManualClock())
+    return Simulator(clock=ManualClock(), keep_requests=True)
 
 
-def session(store, sim, **kw) -> ChatSession:
-    kw.setdefault("strategy", FullHistory())
-    return ChatSession(store=store, user_id="ada", client=sim.client(), system_prompt="You are terse.",
-                       model=MODEL, **kw)
-
-
-def test_send_persists_both_messages_usage_and_state_before_returning(store, sim):
-    s = session(store, sim)
-    turn = s.send("Hi, my name is Ada and I live in Lisbon.")
+def test_send_persists_both_messages_usage_and_state_before_returning(drive, store, sim):
+    s = drive.open(store, sim)
+    turn = drive.send(s, "Hi, my name is Ada and I live in Lisbon.")
     assert isinstance(turn, SentTurn) and turn.reply and "Ada" in turn.reply
     rows = store.get_recent_messages(s.conversation_id, user_id="ada")
     assert [r["role"] for r in rows] == ["user", "assistant"]
     assert rows[0]["content"] == "Hi, my name is Ada and I live in Lisbon."
     assert rows[1]["id"] == turn.messages[-1].id
     (event,) = store.usage_events("ada", conversation_id=s.conversation_id)
-    assert event.request_id == turn.request_id and event.kind == "reply"
+    assert event.request_id == turn.request_id and event.kind == "reply" and event.confirmed
     assert event.input_tokens == turn.usage.input_tokens and event.cost_usd == turn.cost_usd > 0
     assert store.load_strategy_state(s.conversation_id, user_id="ada", strategy="full")["strategy"] == "full"
+    assert not store.open_reservations("ada")
     # the request carried the idempotency key that the ledger uses as request_id
     assert sim.history[-1].idempotency_key == turn.request_id
 
 
-def test_resume_restores_history_and_strategy_state(store, sim):
-    s = ChatSession(store=store, user_id="ada", client=sim.client(), model=MODEL,
-                    strategy=StructuredMemory(budget_tokens=4000, keep_recent_turns=1))
-    s.send("My name is Priya and my favourite colour is teal.")
-    s.send("The weather is mild today.")
-    again = ChatSession.resume(store, s.conversation_id, user_id="ada", client=sim.client(),
-                               strategy=StructuredMemory(budget_tokens=4000, keep_recent_turns=1))
+def test_turn_indexes_count_the_conversations_turns(drive, store, sim):
+    s = drive.open(store, sim)
+    assert [drive.send(s, f"Message {i}").index for i in range(3)] == [0, 1, 2]
+    again = drive.resume(store, s.conversation_id, sim)
+    assert drive.send(again, "Message 3").index == 3
+
+
+def test_resume_restores_history_and_strategy_state(drive, store, sim):
+    s = drive.open(store, sim, strategy=StructuredMemory(budget_tokens=4000, keep_recent_turns=1))
+    drive.send(s, "My name is Priya and my favourite colour is teal.")
+    drive.send(s, "The weather is mild today.")
+    again = drive.resume(store, s.conversation_id, sim, strategy=StructuredMemory(budget_tokens=4000,
+                                                                                   keep_recent_turns=1))
     assert [m.id for m in again.conversation.messages] == [m.id for m in s.conversation.messages]
     assert again.strategy.facts() == s.strategy.facts()
     assert again.strategy.facts()["user_profile"]["name"] == "Priya"
     assert not again.recovered
-    turn = again.send("What is my favourite colour?")
+    turn = drive.send(again, "What is my favourite colour?")
     assert "teal" in turn.reply  # from the restored memory: turn 1 is outside the window
     assert s.conversation.messages[0].id in turn.payload.left_out
 
 
-def test_another_user_cannot_resume(store, sim):
-    s = session(store, sim)
-    s.send("Hello")
+def test_another_user_cannot_resume(drive, store, sim):
+    s = drive.open(store, sim)
+    drive.send(s, "Hello")
     with pytest.raises(NotFound):
-        ChatSession.resume(store, s.conversation_id, user_id="mallory", client=sim.client())
+        drive.resume(store, s.conversation_id, sim, user_id="mallory")
 
 
-def test_api_error_keeps_the_user_message_and_sends_it_again_merged(store):
+def test_a_strategy_by_name(drive, store, sim):
+    s = drive.open(store, sim, strategy="sliding")
+    assert isinstance(s.strategy, SlidingWindow)
+    assert drive.send(s, "Hello").payload.strategy == "sliding"
+    drive.switch(s, "full")
+    assert drive.send(s, "Hello again").payload.strategy == "full"
+    with pytest.raises(ConfigurationError, match="unknown strategy 'nope'"):
+        drive.open(store, sim, strategy="nope")
+    with pytest.raises(ConfigurationError, match="Strategy or its name"):
+        drive.open(store, sim, strategy=42)
+
+
+# -- bad input: nothing stored, the conversation goes on ---------------------------------------
+
+INVALID = [
+    ([{"type": "text", "text": "hi", "cache_control": {"type": "bogus"}}], "content[0].cache_control.type"),
+    ([{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral", "ttl": "2h"}}],
+     "content[0].cache_control.ttl"),
+    ([{"type": "video", "source": "x"}], "content[0].type"),
+    ([{"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}], "content[0].type"),
+    ([{"type": "tool_result", "tool_use_id": "t9", "content": "42"}], "content[0].tool_use_id"),
+    ([{"type": "text", "text": "see"}, {"type": "image", "source": {"type": "base64", "media_type": "image/bmp",
+                                                                   "data": "Qk0="}}], "content[1].source.media_type"),
+    ([{"type": "text"}], "content[0].text"),
+    ([{"type": "text", "text": " \n\t"}], "content[0].text"),
+    ([], "content"),
+    ("", "content"),
+    ("   \n  ", "content"),
+    ("lone \ud83d surrogate", "content"),
+    ([{"type": "text", "text": "ok", "citations": ["\udc00"]}], "content[0].citations[0]"),
+    (42, "content"),
+]
+
+
+@pytest.mark.parametrize(("content", "path"), INVALID, ids=[p + f"-{i}" for i, (_, p) in enumerate(INVALID)])
+def test_invalid_content_is_refused_by_path_and_nothing_is_stored(drive, store, sim, content, path):
+    s = drive.open(store, sim, tools=TOOLS)
+    drive.send(s, "First.")
+    before = len(sim.history)
+    with pytest.raises(InvalidMessage) as err:
+        drive.send(s, content)
+    assert err.value.path == path and str(err.value).startswith(f"{path}: ")
+    assert len(sim.history) == before  # nothing sent
+    assert len(store.get_messages(s.conversation_id, user_id="ada")) == 2  # nothing stored
+    assert len(s.conversation.messages) == 2 and not store.open_reservations("ada")
+    assert drive.send(s, "hello").reply
+    again = drive.resume(store, s.conversation_id, sim)
+    assert not again.recovered and drive.send(again, "hello").reply
+
+
+def test_tool_results_are_taken_where_the_api_allows_them(drive, store, sim):
+    s = drive.open(store, sim, tools=TOOLS)
+    drive.send(s, "Please call lookup with the word 'tea'.")  # the simulator calls the tool when asked
+    calls = [b["id"] for b in s.conversation.messages[-1].content if b["type"] == "tool_use"]
+    assert calls, "the simulator made a tool call"
+    with pytest.raises(InvalidMessage, match="come first"):
+        drive.send(s, [{"type": "text", "text": "here"}, {"type": "tool_result", "tool_use_id": calls[0],
+                                                         "content": "a drink"}])
+    turn = drive.send(s, [{"type": "tool_result", "tool_use_id": calls[0], "content": "a drink"}])
+    assert turn.reply
+
+
+def test_a_request_the_api_rejects_marks_the_message_and_the_conversation_goes_on(drive, store, sim):
+    s = drive.open(store, sim)  # FullHistory caches its system prompt for 5 minutes ...
+    drive.send(s, "First message.")
+    bad = [{"type": "text", "text": "Keep this for an hour.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    with pytest.raises(anthropic.BadRequestError) as err:  # ... and the API refuses a 1h breakpoint after it
+        drive.send(s, bad)
+    assert any("stored as rejected" in note for note in err.value.__notes__)
+    rows = store.get_messages(s.conversation_id, user_id="ada")
+    assert [r["role"] for r in rows] == ["user", "assistant", "user"]
+    assert "ttl='1h'" in rows[-1]["rejected"]  # kept, with the API's reason
+    assert not store.open_reservations("ada") and len(store.usage_events("ada")) == 1  # nothing billed
+    assert len(s.conversation.messages) == 2 and not s.unanswered()
+    turn = drive.send(s, "hello")
+    assert turn.reply and "Keep this" not in turn.payload.to_json()
+    again = drive.resume(store, s.conversation_id, sim)
+    assert [m.id for m in again.recovered.rejected] == [rows[-1]["id"]]
+    assert "rejected by the API" in str(again.recovered) and not again.recovered.unanswered
+    turn = drive.send(again, "hello")
+    assert turn.reply and "Keep this" not in turn.payload.to_json()
+    assert [m.rejected is not None for m in again.history().messages] == [False, False, True, False, False, False,
+                                                                          False]
+
+
+def test_a_transient_api_error_keeps_the_user_message_and_sends_it_again_merged(drive, store):
     sim = Simulator(clock=ManualClock(), faults=[529, 529, 529])
-    s = session(store, sim, daily_budget_usd=1.0)
+    s = drive.open(store, sim, daily_budget_usd=1.0)
     with pytest.raises(anthropic.InternalServerError):
-        s.send("My sister is called Ilse.")
+        drive.send(s, "My sister is called Ilse.")
     rows = store.get_recent_messages(s.conversation_id, user_id="ada")
-    assert [r["role"] for r in rows] == ["user"]  # stored, never lost
-    assert not store.open_reservations("ada")  # the refused request holds no money
+    assert [r["role"] for r in rows] == ["user"] and rows[0]["rejected"] is None  # stored, never lost
+    assert not store.open_reservations("ada") and not store.usage_events("ada")  # answered: not billed
     assert s.unanswered()[0].text == "My sister is called Ilse."
-    turn = s.send("What is my sister called?")
-    assert turn.resent == (rows[0]["id"],)
+    turn = drive.send(s, "What is my sister called?")
+    assert turn.resent == (rows[0]["id"],) and turn.index == 0
     assert "Ilse" in turn.reply
     sent = turn.payload.request["messages"]
     assert len(sent) == 1 and "Ilse" in str(sent[0]["content"])  # one merged user message
-    assert [r["role"] for r in store.get_recent_messages(s.conversation_id, user_id="ada")] == ["user", "user", "assistant"]
+    assert [r["role"] for r in store.get_recent_messages(s.conversation_id, user_id="ada")] == [
+        "user", "user", "assistant"]
 
 
-def test_resume_reports_and_releases_what_a_crash_left(store, sim):
-    s = session(store, sim, daily_budget_usd=1.0)
-    s.send("First message.")
+def test_a_request_without_an_answer_is_booked_unconfirmed(drive, store):
+    sim = Simulator(clock=ManualClock(), faults=["lost"])  # billed, then the answer is lost
+    s = drive.open(store, sim, daily_budget_usd=1.0, max_retries=0)
+    with pytest.raises(anthropic.APIConnectionError):
+        drive.send(s, "My sister is called Ilse.")
+    (booked,) = store.usage_events("ada")
+    assert not booked.confirmed and booked.cost_usd > 0 and not store.open_reservations("ada")
+    assert booked.request_id == sim.history[-1].idempotency_key  # the billed request is in the ledger
+    assert CostTracker(store).day("ada").unconfirmed_usd == booked.cost_usd
+    assert "Ilse" in drive.send(s, "What is my sister called?").reply
+
+
+def test_resume_books_what_a_crash_left_unconfirmed(drive, store, sim):
+    s = drive.open(store, sim, daily_budget_usd=1.0)
+    drive.send(s, "First message.")
     # a crash after the first transaction: the user message and its reservation are stored
-    from convolab.model import Message
-    from convolab.stores.base import Reservation
-
     orphan = Message("user", "Remember: the deadline is May 3.")
     store.begin_turn(s.conversation_id, [orphan], user_id="ada",
-                     reservation=Reservation("req-crashed", "ada", 0.05, conversation_id=s.conversation_id))
-    again = ChatSession.resume(store, s.conversation_id, user_id="ada", client=sim.client(), strategy=FullHistory())
+                     reservation=Reservation("req-crashed", "ada", 0.05, conversation_id=s.conversation_id,
+                                             model=MODEL))
+    again = drive.resume(store, s.conversation_id, sim)
     assert [m.id for m in again.recovered.unanswered] == [orphan.id]
-    assert [r.request_id for r in again.recovered.released] == ["req-crashed"]
+    assert [(e.request_id, e.cost_usd, e.confirmed) for e in again.recovered.booked] == [("req-crashed", 0.05, False)]
     assert not store.open_reservations("ada")
-    assert "May 3" in again.chat("When is the deadline?")
+    assert "booked as unconfirmed, $0.0500 at most" in str(again.recovered)
+    assert CostTracker(store).daily_cost("ada") == pytest.approx(0.05 + s.last.cost_usd)  # never under-counted
+    assert "May 3" in drive.send(again, "When is the deadline?").reply
 
 
-def test_budget_is_enforced_before_the_call_and_nothing_is_written(store, sim):
-    s = session(store, sim, daily_budget_usd=0.0001)
+# -- refusals before anything is stored ----------------------------------------------------------
+
+def test_budget_is_enforced_before_the_call_and_nothing_is_written(drive, store, sim):
+    s = drive.open(store, sim, daily_budget_usd=0.0001)
     before = len(sim.history)
     with pytest.raises(BudgetExceeded) as err:
-        s.send("Hello there")
+        drive.send(s, "Hello there")
     assert len(sim.history) == before  # not sent
     assert err.value.limit_usd == 0.0001 and err.value.reserved_usd > 0.0001
     assert store.get_recent_messages(s.conversation_id, user_id="ada") == []
     assert s.conversation.messages == []
     s.daily_budget_usd = 1.0
-    assert s.send("Hello again").reply  # the session is still usable after a refusal
+    assert drive.send(s, "Hello again").reply  # the session is still usable after a refusal
 
 
-def test_context_overflow_writes_nothing_and_the_session_goes_on(store, sim):
-    s = session(store, sim, strategy=SlidingWindow(budget_tokens=300))
+def test_context_overflow_writes_nothing_and_the_session_goes_on(drive, store, sim):
+    s = drive.open(store, sim, strategy=SlidingWindow(budget_tokens=300))
     with pytest.raises(ContextOverflow):
-        s.send("word " * 2000)
+        drive.send(s, "word " * 2000)
     assert store.get_recent_messages(s.conversation_id, user_id="ada") == []
-    assert s.send("short").reply
+    assert drive.send(s, "short").reply
 
 
-def test_concurrent_sessions_of_one_user_cannot_overspend(store):
+@pytest.mark.parametrize("max_tokens", [32_000, 128_000])
+def test_every_valid_max_tokens_works_streamed_past_the_sdks_limit(drive, store, sim, max_tokens):
+    s = drive.open(store, sim, strategy=FullHistory(max_tokens=max_tokens))
+    turn = drive.send(s, "Hello, I'm Ada.")
+    assert turn.reply and turn.usage.output_tokens > 0
+    assert sim.history[-1].request.get("stream") is True  # the SDK's messages.stream, unnoticed
+    assert store.usage_events("ada")[0].output_tokens == turn.usage.output_tokens
+    assert drive.send(s, "And again.").reply
+
+
+@pytest.mark.parametrize("max_tokens", [-1, 0, 10**9, 2.5, True])
+def test_out_of_range_max_tokens_is_refused_when_the_strategy_is_made(max_tokens):
+    with pytest.raises(ConfigurationError, match="max_tokens"):
+        FullHistory(max_tokens=max_tokens, model=MODEL)
+
+
+def test_max_tokens_past_the_conversations_model_is_refused_before_anything_is_stored(drive, store, sim):
+    s = drive.open(store, sim, strategy=FullHistory(max_tokens=100_000), model="claude-haiku-4-5")
+    with pytest.raises(ConfigurationError, match="64,000"):
+        drive.send(s, "Hello")
+    assert store.get_messages(s.conversation_id, user_id="ada") == [] and not sim.history
+    drive.switch(s, FullHistory(max_tokens=64_000))
+    assert drive.send(s, "Hello").reply
+
+
+@pytest.mark.parametrize("name", ["sliding", "summarizing", "memory", "retrieval"])
+@pytest.mark.parametrize("budget", [-5, 0, 2.5, "4000", True])
+def test_strategy_knobs_are_checked_when_the_strategy_is_made(name, budget):
+    with pytest.raises(ConfigurationError, match="budget_tokens"):
+        make_strategy(name, budget_tokens=budget)
+
+
+def test_other_knobs_are_checked_too():
+    for make in (lambda: SlidingWindow(max_turns=0), lambda: SlidingWindow(max_turns=3, headroom=1.5),
+                 lambda: FullHistory(cache_ttl="10m"), lambda: Retrieval(budget_tokens=2000, max_tokens=-3)):
+        with pytest.raises(ConfigurationError):
+            make()
+
+
+# -- budgets across threads and side calls ---------------------------------------------------------
+
+def test_concurrent_sessions_of_one_user_cannot_overspend(drive, store):
     sim = Simulator(clock=ManualClock())
     limit = 0.05
-    one = worst_case_usd(MODEL, 40, 1024)
-    sessions = [session(store, sim, daily_budget_usd=limit) for _ in range(8)]
+    sessions = [drive.open(store, sim, daily_budget_usd=limit) for _ in range(8)]
     refused = []
 
     def run(s):
         for _ in range(6):
             try:
-                s.send("Hi")
+                drive.send(s, "Hi")
             except BudgetExceeded:
                 refused.append(s)
 
@@ -155,35 +340,47 @@ def test_concurrent_sessions_of_one_user_cannot_overspend(store):
     assert refused, "the limit is reached"
     assert tracker.daily_cost("ada") <= limit
     assert tracker.day("ada").reserved_usd == 0
-    assert one > 0
 
 
-def test_side_calls_are_in_the_ledger(store, sim):
-    s = session(store, sim, strategy=Summarizing(budget_tokens=600, keep_recent_turns=1, compress_at=100))
+def test_side_calls_are_in_the_ledger(drive, store, sim):
+    s = drive.open(store, sim, strategy=Summarizing(budget_tokens=600, keep_recent_turns=1, compress_at=100))
     for i in range(8):
-        s.send(f"Update {i}: the plan for stage {i} is to review draft {i} with Omar on day {i + 1}.")
-    kinds = [e.kind for e in s.usage()]
+        drive.send(s, f"Update {i}: the plan for stage {i} is to review draft {i} with Omar on day {i + 1}.")
+    kinds = [e.kind for e in drive.usage(s)]
     assert "summary" in kinds and kinds.count("reply") == 8
-    assert s.stats["side_cost_usd"] > 0
-    assert s.stats["cost_usd"] == pytest.approx(sum(e.cost_usd for e in s.usage()), abs=1e-6)
+    stats = drive.stats(s)
+    assert stats["side_cost_usd"] > 0
+    assert stats["cost_usd"] == pytest.approx(sum(e.cost_usd for e in drive.usage(s)), abs=1e-6)
 
 
-def test_stats_keep_the_chapter_shape(store, sim):
-    s = session(store, sim, strategy=SlidingWindow(max_turns=2))
+def test_stats_give_the_sessions_figures(drive, store, sim):
+    s = drive.open(store, sim, strategy=SlidingWindow(max_turns=2))
     for i in range(4):
-        s.chat(f"Message {i}")
-    st = s.stats
+        drive.send(s, f"Message {i}")
+    st = drive.stats(s)
     assert st["turns"] == 4 and st["messages"] == 8 and st["strategy"] == "sliding"
     assert st["last_sent_messages"] == 3 and st["last_left_out"] == 4
     assert st["input_tokens"] + st["cache_read_tokens"] + st["cache_write_tokens"] > 0
+    assert st["unconfirmed_usd"] == 0
+
+
+def test_switching_strategy_keeps_the_conversation_and_restores_stored_state(drive, store, sim):
+    s = drive.open(store, sim, strategy=StructuredMemory(budget_tokens=3000, keep_recent_turns=1))
+    drive.send(s, "My favourite colour is teal.")
+    drive.switch(s, SlidingWindow(max_turns=1))
+    turn = drive.send(s, "Some small talk.")
+    assert turn.payload.strategy == "sliding" and len(s.conversation.messages) == 4
+    drive.switch(s, StructuredMemory(budget_tokens=3000, keep_recent_turns=1))
+    assert s.strategy.facts()["preferences"]  # restored from the store, not started again
+    assert "teal" in drive.send(s, "What is my favourite colour?").reply
+    assert [e.kind for e in drive.usage(s)].count("memory") == 2  # side calls of both memory turns, once each
 
 
 # -- costs ----------------------------------------------------------------------------------
 
-def test_cost_tracker_reproduces_the_chapter_example_at_todays_prices(store):
-    """The chapter's growth example (600, 1,800 and 6,600 input tokens at turns 1, 5 and 20),
-    priced today: Sonnet 4.6 $3/M input and $15/M output, Opus 4.6 $5/$25 (the chapter says
-    $15/$75), Haiku 4.5 $1/$5 (the chapter says $0.25/$1.25)."""
+def test_cost_tracker_prices_the_growth_example_at_todays_prices(store):
+    """600, 1,800 and 6,600 input tokens at turns 1, 5 and 20, priced today: Sonnet 4.6 $3/M input
+    and $15/M output, Opus 4.6 $5/$25, Haiku 4.5 $1/$5."""
     tracker = CostTracker(store)
     day = datetime(2026, 11, 20, 12, tzinfo=UTC)
     for model in ("claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5"):
@@ -204,42 +401,7 @@ def test_record_twice_with_one_request_id_bills_once(store):
     assert tracker.within_budget("ada", 0.03) and not tracker.within_budget("ada", 0.02)
 
 
-# -- async ----------------------------------------------------------------------------------
-
-def test_async_session_mirrors_the_persistent_assistant(store):
-    sim = Simulator(clock=ManualClock())
-
-    async def main():
-        async with AsyncChatSession(store, client=sim.async_client(), model=MODEL, max_context_tokens=700,
-                                    summarize_after=12) as bot:
-            sid = await bot.start_session("ada", "You are a project assistant.")
-            first = await bot.chat(sid, "My budget is 4,200 euros and the report must use metric units.", user_id="ada")
-            for i in range(14):
-                await bot.chat(sid, f"Status {i}: task {i} moved forward, Omar reviewed draft {i} on day {i + 1}.",
-                               user_id="ada")
-            return sid, first, bot
-
-    sid, first, bot = asyncio.run(main())
-    assert first.reply
-    assert not bot._tasks and not bot.errors  # aclose() waited for the background summaries
-    summaries = store.get_summaries(sid, user_id="ada")
-    assert summaries and summaries[-1]["covers"]
-    assert "4,200" in store.get_latest_summary(sid, user_id="ada")
-    rows = store.get_messages(sid, user_id="ada")
-    assert len(rows) == 30 and [r["seq"] for r in rows] == list(range(30))
-    kinds = {e.kind for e in store.usage_events("ada", conversation_id=sid)}
-    assert kinds == {"reply", "summary"}
-    requests = [e for e in sim.history if e.model == MODEL]
-    assert all(e.status == 200 for e in requests)
-
-
-def test_switching_strategy_keeps_the_conversation_and_restores_stored_state(store, sim):
-    s = session(store, sim, strategy=StructuredMemory(budget_tokens=3000, keep_recent_turns=1))
-    s.send("My favourite colour is teal.")
-    s.switch_strategy(SlidingWindow(max_turns=1))
-    turn = s.send("Some small talk.")
-    assert turn.payload.strategy == "sliding" and len(s.conversation.messages) == 4
-    s.switch_strategy(StructuredMemory(budget_tokens=3000, keep_recent_turns=1))
-    assert s.strategy.facts()["preferences"]  # restored from the store, not started again
-    assert "teal" in s.send("What is my favourite colour?").reply
-    assert [e.kind for e in s.usage()].count("memory") == 2  # side calls of both memory turns, once each
+def test_the_default_strategy_and_names(store, sim):
+    s = ChatSession(store=store, user_id="ada", client=sim.client(), model=MODEL)
+    assert isinstance(s.strategy, Summarizing)
+    assert set(NAMES) >= {"full", "sliding", "summarizing", "memory", "retrieval", "compaction"}

@@ -11,12 +11,12 @@ turn of their own.
 Questions, each against the final state alone: the question is appended as a user message,
 the payload is built (with the client, as a live turn would be) and sent, then the question is
 taken back (``Conversation.discard_last``) and the strategy's indexes trimmed
-(``strategy.retract`` when the strategy has it, else ``forget``); its ``state()`` is restored
+(``strategy.retract``); its ``state()`` is restored
 when building changed it (a compression, the last hits). Side calls made while answering
 (a summary written in ``build``) are billed to the question.
 
 Every request is counted: the turns', the questions', and the strategy's side calls
-(``strategy.side_usage``), each priced by ``convolab.pricing`` for its own model.
+(``strategy.side_usage``, its delegates' included), each priced by ``convolab.pricing`` for its own model.
 """
 
 from __future__ import annotations
@@ -123,33 +123,20 @@ def _text(reply: Any) -> str:
     return " ".join(getattr(b, "text", "") for b in reply.content if getattr(b, "type", "") == "text").strip()
 
 
-def _strategies(strategy: Any) -> list[Any]:
-    """The strategy and the ones it delegates to (``ServerCompaction.fallback``)."""
-    out = [strategy]
-    fallback = getattr(strategy, "fallback", None)
-    if fallback is not None:
-        out.append(fallback)
-    return out
-
-
-def take_back(strategy: Any, conversation: Conversation, message: Message) -> None:
+def take_back(strategy: Strategy, conversation: Conversation, message: Message) -> None:
     """Remove the unsent last ``message`` and bring the strategy's indexes back in step."""
     conversation.discard_last(message)
-    retract = getattr(strategy, "retract", None) or getattr(strategy, "forget", None)
-    if retract is not None:
-        retract(conversation)
+    strategy.retract(conversation)
 
 
-def _side_delta(strategy: Any, seen: list[int]) -> list[tuple[str, Any]]:
-    """Side calls (model, usage) made since the last look, over the strategy and its delegates."""
-    new = []
-    for k, s in enumerate(_strategies(strategy)):
-        calls = getattr(s, "side_usage", None) or []
-        if k >= len(seen):
-            seen.append(0)
-        new.extend(calls[seen[k]:])
-        seen[k] = len(calls)
-    return new
+def _side_delta(strategy: Strategy, seen: list[int]) -> list[tuple[str, Any]]:
+    """Side calls (model, usage) made since the last look (``Strategy.side_usage`` holds its
+    delegates' too, e.g. a ``ServerCompaction`` fallback's)."""
+    calls = strategy.side_usage
+    if not seen:
+        seen.append(0)
+    new, seen[0] = calls[seen[0]:], len(calls)
+    return list(new)
 
 
 def _evidence(sample: Sample, item: QAItem, sent: set[str], text: metrics.PayloadText) -> float | None:

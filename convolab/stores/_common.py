@@ -35,10 +35,10 @@ from convolab.model import (
 from convolab.stores.base import ConversationRecord, Reservation, UsageEvent
 
 CONV_COLS = "id, user_id, title, system_prompt, model, tools, metadata, created_at, last_updated, is_archived"
-MSG_COLS = "id, seq, role, content, input_tokens, output_tokens, model_used, metadata, created_at"
+MSG_COLS = "id, seq, role, content, input_tokens, output_tokens, model_used, metadata, created_at, rejected"
 USAGE_COLS = ("request_id, user_id, conversation_id, model, kind, response_id, input_tokens, output_tokens, "
               "cache_creation_input_tokens, cache_read_input_tokens, cache_creation_5m_tokens, "
-              "cache_creation_1h_tokens, cost_usd, price_date, created_at")
+              "cache_creation_1h_tokens, cost_usd, price_date, created_at, confirmed")
 RESERVATION_COLS = "request_id, user_id, conversation_id, message_id, model, amount_usd, created_at, metadata"
 COST_TOLERANCE_USD = 1e-9  # sums of float costs may be off by an ulp; never refuse a request for that
 
@@ -122,16 +122,17 @@ def day_window(day_start: datetime | None) -> tuple[datetime, datetime]:
 
 def message_dict(row: Sequence[Any]) -> dict[str, Any]:
     """A ``messages`` row (``MSG_COLS``) as the store's message dict."""
-    mid, seq, role, content, in_tok, out_tok, model_used, metadata, created_at = row
+    mid, seq, role, content, in_tok, out_tok, model_used, metadata, created_at, rejected = row
     return {"id": mid, "seq": seq, "role": role, "content": loads(content), "input_tokens": in_tok or 0,
             "output_tokens": out_tok or 0, "model_used": model_used, "metadata": loads(metadata) or {},
-            "created_at": as_utc(created_at)}
+            "created_at": as_utc(created_at), "rejected": rejected}
 
 
 def message_obj(row: Sequence[Any]) -> Message:
     d = message_dict(row)
     return Message(role=d["role"], content=d["content"], id=d["id"], seq=d["seq"], created_at=d["created_at"],
-                   input_tokens=d["input_tokens"], output_tokens=d["output_tokens"], metadata=d["metadata"])
+                   input_tokens=d["input_tokens"], output_tokens=d["output_tokens"], metadata=d["metadata"],
+                   rejected=d["rejected"])
 
 
 def conversation_record(row: Sequence[Any], message_count: int | None = None) -> ConversationRecord:
@@ -144,13 +145,14 @@ def conversation_record(row: Sequence[Any], message_count: int | None = None) ->
 
 
 def usage_event(row: Sequence[Any]) -> UsageEvent:
-    (rid, user_id, cid, model, kind, response_id, i, o, cw, cr, c5, c1, cost, price_date, created_at) = row
+    (rid, user_id, cid, model, kind, response_id, i, o, cw, cr, c5, c1, cost, price_date, created_at, confirmed) = row
     if isinstance(price_date, datetime):
         price_date = price_date.date()
     return UsageEvent(request_id=rid, user_id=user_id, conversation_id=cid, model=model, kind=kind,
                       response_id=response_id, input_tokens=i, output_tokens=o, cache_creation_input_tokens=cw,
                       cache_read_input_tokens=cr, cache_creation_5m_tokens=c5, cache_creation_1h_tokens=c1,
-                      cost_usd=float(cost), price_date=price_date, created_at=as_utc(created_at))
+                      cost_usd=float(cost), price_date=price_date, created_at=as_utc(created_at),
+                      confirmed=bool(confirmed))
 
 
 def reservation(row: Sequence[Any]) -> Reservation:
@@ -279,7 +281,7 @@ class SQLStore:
                        created_at: datetime | None = None) -> dict[str, Any]:
         """Append one message at the next ``seq``; idempotent for a ``message_id`` already stored."""
         row = self._message_row(message_id, role, content, input_tokens, output_tokens, model_used, metadata,
-                                created_at)
+                                created_at, None)
         with self._tx(single_write=message_id is None) as tx:
             self._own(tx, conversation_id, user_id, lock=True)
             row = self._append(tx, conversation_id, row, check_existing=message_id is not None)
@@ -287,7 +289,7 @@ class SQLStore:
 
     def _message_row(self, message_id: str | None, role: Any, content: Any, input_tokens: int, output_tokens: int,
                      model_used: str | None, metadata: dict[str, Any] | None,
-                     created_at: datetime | None) -> tuple[Any, ...]:
+                     created_at: datetime | None, rejected: str | None) -> tuple[Any, ...]:
         """The ``MSG_COLS`` row to insert, ``seq`` still unset (None)."""
         mid = new_id() if message_id is None else check_id(message_id, "message_id")
         role = as_role(role).value
@@ -296,7 +298,8 @@ class SQLStore:
             check_id(model_used, "model_used")
         return (mid, None, role, content, check_count(input_tokens, "input_tokens"),
                 check_count(output_tokens, "output_tokens"), model_used,
-                dumps(check_json_dict(metadata, "metadata"), "message metadata"), as_utc(created_at) or utcnow())
+                dumps(check_json_dict(metadata, "metadata"), "message metadata"), as_utc(created_at) or utcnow(),
+                check_text(rejected, "rejected"))
 
     def _append(self, tx: Tx, conversation_id: str, row: tuple[Any, ...], *, check_existing: bool) -> tuple[Any, ...]:
         """Insert ``row`` (ownership already checked); an identical message already stored is returned."""
@@ -310,7 +313,7 @@ class SQLStore:
                     f"message id {row[0]!r} is already in conversation {conversation_id!r} with a different "
                     "role or content: stored messages are never rewritten; use a new id for a new message")
         row = (row[0], self._next_seq(tx, conversation_id), *row[2:])
-        tx.run(f"INSERT INTO messages (conversation_id, {MSG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tx.run(f"INSERT INTO messages (conversation_id, {MSG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                [conversation_id, *row])
         self._appended(tx, conversation_id, row)
         return row
@@ -320,7 +323,8 @@ class SQLStore:
         # Message has no field for the model that wrote it: metadata may carry it (sessions put "model")
         model_used = m.metadata.get("model_used", m.metadata.get("model"))
         return self._message_row(m.id, m.role, m.content, m.input_tokens, m.output_tokens,
-                                 model_used if isinstance(model_used, str) else None, m.metadata, m.created_at)
+                                 model_used if isinstance(model_used, str) else None, m.metadata, m.created_at,
+                                 m.rejected)
 
     def get_recent_messages(self, conversation_id: str, limit: int = 20, *, user_id: str) -> list[dict[str, Any]]:
         """The last ``limit`` messages, oldest first."""
@@ -402,6 +406,21 @@ class SQLStore:
                 self._insert_usage(tx, p)
             if strategy is not None and state is not None:
                 self._save_state(tx, conversation_id, check_id(strategy, "strategy"), state)
+            if release is not None:
+                tx.run("DELETE FROM budget_reservations WHERE request_id = ? AND user_id = ?", [release, user_id])
+
+    def reject_messages(self, conversation_id: str, message_ids: Sequence[str], reason: str, *, user_id: str,
+                        release: str | None = None) -> None:
+        """Mark stored user messages as rejected by the API (``reason``: its error message) and drop
+        the request's reservation ``release``, in one transaction. Rejected messages stay in the
+        history; sessions never send them again."""
+        check_text(reason, "reason", optional=False)
+        ids = [check_id(m, "message id") for m in message_ids]
+        with self._tx() as tx:
+            self._own(tx, conversation_id, user_id, lock=True)
+            for mid in ids:
+                tx.run("UPDATE messages SET rejected = ? WHERE conversation_id = ? AND id = ? AND role = 'user'",
+                       [reason, conversation_id, mid])
             if release is not None:
                 tx.run("DELETE FROM budget_reservations WHERE request_id = ? AND user_id = ?", [release, user_id])
 
@@ -488,15 +507,22 @@ class SQLStore:
             "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
             "cache_creation_5m_tokens", "cache_creation_1h_tokens")]
         return [ev.request_id, ev.user_id, ev.conversation_id, ev.model, ev.kind, ev.response_id, *counts,
-                check_usd(ev.cost_usd, "cost_usd"), ev.price_date, as_utc(ev.created_at) or utcnow()]
+                check_usd(ev.cost_usd, "cost_usd"), ev.price_date, as_utc(ev.created_at) or utcnow(),
+                bool(ev.confirmed)]
 
     def _insert_usage(self, tx: Tx, params: list[Any]) -> bool:
+        """Insert a ledger row; a confirmed row replaces an unconfirmed booking of the same request
+        (its outcome is known now), anything else already there is kept."""
         marks = ", ".join("?" * len(params))
-        return tx.one(f"INSERT INTO usage_events ({USAGE_COLS}) VALUES ({marks}) "
-                      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id", params) is not None
+        update = ", ".join(f"{c} = excluded.{c}" for c in USAGE_COLS.split(", ")[1:])
+        return tx.one(f"INSERT INTO usage_events ({USAGE_COLS}) VALUES ({marks}) ON CONFLICT (request_id) DO UPDATE "
+                      f"SET {update} WHERE NOT usage_events.confirmed AND excluded.confirmed "
+                      "AND usage_events.user_id = excluded.user_id RETURNING request_id", params) is not None
 
     def record_usage(self, event: UsageEvent) -> bool:
-        """Add ``event`` to the ledger; False (and nothing written) if its ``request_id`` is there already."""
+        """Add ``event`` to the ledger; False (and nothing written) if its ``request_id`` is there
+        already (unless the row there is an unconfirmed booking and ``event`` is confirmed: then
+        ``event`` replaces it)."""
         params = self._usage_params(event)
         with self._tx(single_write=True) as tx:
             if event.conversation_id is not None:
@@ -583,6 +609,26 @@ class SQLStore:
             return
         with self._tx(single_write=True) as tx:
             tx.run("DELETE FROM budget_reservations WHERE request_id = ? AND user_id = ?", [request_id, user_id])
+
+    def book_reservation(self, request_id: str, *, user_id: str) -> UsageEvent | None:
+        """Turn an open reservation into an *unconfirmed* ledger row at its reserved amount, dated
+        when it was reserved (a request that may have been billed, its usage unknown), in one
+        transaction. Returns the row, or None when no such reservation is open."""
+        if not (findable(request_id) and findable(user_id)):
+            return None
+        with self._tx() as tx:
+            self._lock_user(tx, user_id)
+            row = tx.one(f"SELECT {RESERVATION_COLS} FROM budget_reservations WHERE request_id = ? AND user_id = ?",
+                         [request_id, user_id])
+            if row is None:
+                return None
+            r = reservation(row)
+            event = UsageEvent(request_id=r.request_id, user_id=user_id, model=r.model or "unknown",
+                               cost_usd=r.amount_usd, conversation_id=r.conversation_id,
+                               kind=str(r.metadata.get("kind", "reply")), created_at=r.created_at, confirmed=False)
+            self._insert_usage(tx, self._usage_params(event))
+            tx.run("DELETE FROM budget_reservations WHERE request_id = ? AND user_id = ?", [request_id, user_id])
+        return event
 
     # -- housekeeping ----------------------------------------------------------------------
     def close(self) -> None:

@@ -14,7 +14,10 @@ The turn's two transactions (see ``docs/persistence.md``):
    ``request_id`` (the request's idempotency key), so recording a retried turn twice bills once.
 
 A crash between the two leaves the user message without a reply and the reservation open;
-``open_reservations`` lets a resumed session find and settle it.
+``open_reservations`` lets a resumed session find it and ``book_reservation`` turns it into an
+*unconfirmed* ledger row at its reserved amount (the request may have been billed: the ledger
+never under-counts). A request the API refuses for good is settled by ``reject_messages``: its
+user messages are marked rejected (kept, never sent again) and its reservation dropped.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class UsageEvent:
     ``kind`` says what the request was for: ``"reply"`` for the turn's answer, ``"summary"``,
     ``"memory"``, ``"compaction"`` for a strategy's side calls, ``"manual"`` for
     ``CostTracker.record``. ``price_date`` is the ``effective_from`` of the price row used.
+    ``confirmed`` is False for a request booked at its reserved worst case because its outcome is
+    unknown (``Store.book_reservation``): no token counts, ``cost_usd`` an upper bound.
     """
 
     request_id: str
@@ -69,11 +74,13 @@ class UsageEvent:
     kind: str = "reply"
     response_id: str | None = None
     created_at: datetime | None = None  # set by the store (UTC) when None
+    confirmed: bool = True
 
 
 @dataclass
 class Reservation:
-    """Worst-case cost held against a user's day while a request is in flight."""
+    """Worst-case cost held against a user's day while a request is in flight. ``metadata``
+    may say what the request is for (``{"kind": "summary"}``; default a reply)."""
 
     request_id: str
     user_id: str
@@ -92,7 +99,8 @@ class Store(Protocol):
     Message dicts (``get_recent_messages``, ``get_messages``, ``append_message``) have the keys
     ``id``, ``seq``, ``role``, ``content`` (the plain string for a text message, else the list of
     blocks exactly as given, ``cache_control`` included), ``input_tokens``, ``output_tokens``,
-    ``model_used``, ``metadata``, ``created_at`` (UTC, timezone-aware), oldest first.
+    ``model_used``, ``metadata``, ``created_at`` (UTC, timezone-aware), ``rejected`` (None, or the
+    API's reason for refusing the message for good), oldest first.
     """
 
     # -- conversations ---------------------------------------------------------------------
@@ -129,6 +137,9 @@ class Store(Protocol):
                     usage: list[UsageEvent] = (), strategy: str | None = None,
                     strategy_state: dict[str, Any] | None = None, release: str | None = None) -> None: ...
 
+    def reject_messages(self, conversation_id: str, message_ids: list[str], reason: str, *, user_id: str,
+                        release: str | None = None) -> None: ...
+
     # -- summaries and strategy state ------------------------------------------------------
     def save_summary(self, conversation_id: str, summary: str, message_count: int, *, user_id: str,
                      covers: list[str] | None = None, model: str | None = None) -> int: ...
@@ -157,6 +168,8 @@ class Store(Protocol):
     def open_reservations(self, user_id: str, *, conversation_id: str | None = None) -> list[Reservation]: ...
 
     def release(self, request_id: str, *, user_id: str) -> None: ...
+
+    def book_reservation(self, request_id: str, *, user_id: str) -> UsageEvent | None: ...
 
     # -- housekeeping ----------------------------------------------------------------------
     def schema_version(self) -> int: ...

@@ -333,6 +333,12 @@ class DuckDBStore(SQLStore):
     def finish_turn(self, conversation_id: str, messages: list[Any], **kwargs: Any) -> None:
         return self._retry(super().finish_turn, conversation_id, messages, **kwargs)
 
+    def reject_messages(self, conversation_id: str, message_ids: Any, reason: str, *, user_id: str,
+                        release: str | None = None) -> None:
+        super().reject_messages(conversation_id, message_ids, reason, user_id=user_id, release=release)
+        with self._shared.lock:  # the cached rows still say "not rejected"
+            self._shared.drop([conversation_id])
+
     def get_recent_messages(self, conversation_id: str, limit: int = 20, *, user_id: str) -> list[dict[str, Any]]:
         """The last ``limit`` messages, oldest first (from memory when this process wrote or read them)."""
         check_count(limit, "limit")

@@ -4,20 +4,21 @@
 step in the backend's dialect (``db.dialect`` is ``"duckdb"`` or ``"postgres"``), so the two
 schemas stay side by side, step by step. The name of every applied function is recorded in the
 ``convolab_schema`` table: opening a store applies only what is missing, each function in its
-own transaction. Never edit a migration that has shipped: add ``m004_...`` below.
+own transaction. Never edit a migration that has shipped: add the next ``m00N_...`` below.
 
 The latest schema, in both backends (JSON columns are TEXT in DuckDB and ``json`` in PostgreSQL)::
 
     conversations(id PK, user_id, title, system_prompt JSON, model, tools JSON, metadata JSON,
                   created_at, last_updated, is_archived)
     messages(conversation_id, id, seq, role, content JSON, input_tokens, output_tokens, model_used,
-             metadata JSON, created_at; PK (conversation_id, id), UNIQUE (conversation_id, seq))
+             metadata JSON, created_at, rejected; PK (conversation_id, id), UNIQUE (conversation_id, seq))
     conversation_summaries(id PK, conversation_id, version, summary, message_count_at_creation,
                            covers JSON, model, created_at; UNIQUE (conversation_id, version))
     strategy_state(conversation_id, strategy, state JSON, updated_at; PK (conversation_id, strategy))
     usage_events(request_id PK, user_id, conversation_id, model, kind, response_id, input_tokens,
                  output_tokens, cache_creation_input_tokens, cache_read_input_tokens,
-                 cache_creation_5m_tokens, cache_creation_1h_tokens, cost_usd, price_date, created_at)
+                 cache_creation_5m_tokens, cache_creation_1h_tokens, cost_usd, price_date, created_at,
+                 confirmed)
     budget_reservations(request_id PK, user_id, conversation_id, message_id, model, amount_usd,
                         created_at, metadata JSON)
 """
@@ -376,4 +377,16 @@ def m003_usage_ledger_and_reservations(db: MigrationDB) -> None:
                 created_at TIMESTAMPTZ NOT NULL,
                 metadata {js} NOT NULL DEFAULT '{{}}'
             );{reservation_index}
+        """)
+
+
+@MIGRATIONS
+def m004_rejected_messages_and_unconfirmed_usage(db: MigrationDB) -> None:
+    """``messages.rejected``: the API's reason when it refused the request carrying a user message
+    for good (a 400); such a message is kept and never sent again. ``usage_events.confirmed``:
+    false for a request booked at its reserved worst case because its outcome is unknown (a crash
+    or a lost connection after it may have been billed). The same statements in both dialects."""
+    db.execute("""
+            ALTER TABLE messages ADD COLUMN rejected TEXT;
+            ALTER TABLE usage_events ADD COLUMN confirmed BOOLEAN NOT NULL DEFAULT TRUE;
         """)

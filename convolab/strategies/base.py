@@ -12,14 +12,28 @@ from functools import cached_property
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from convolab import catalog
-from convolab.errors import ContextOverflow, ConvolabError, InvalidConversation
+from convolab.errors import ConfigurationError, ContextOverflow, ConvolabError, InvalidConversation
 from convolab.history import HistoryIndex, Window
 from convolab.model import Conversation, Message, Turn, is_plain_user
 from convolab.repair import RepairReport, repair_messages
+from convolab.sending import acreate_message, check_max_tokens, create_message
 from convolab.tokens import TokenCounter
 
 EPHEMERAL = {"type": "ephemeral"}
 MAX_BREAKPOINTS = 4  # cache_control blocks per request, the top-level one included
+CACHE_TTLS = ("5m", "1h")
+
+
+def check_knob(name: str, value: Any, *, minimum: int = 1, optional: bool = False) -> int | None:
+    """A strategy's whole-number setting (``budget_tokens``, ``keep_recent_turns``, ...), checked when
+    the strategy is made: ``ConfigurationError`` unless it is an int of at least ``minimum`` (or
+    None, when ``optional``)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{name} must be a whole number of at least {minimum:,}"
+                                 + (" (or None)" if optional else "") + f", got {value!r}")
+    return value
 
 
 def _limit_breakpoints(request: dict[str, Any]) -> int:
@@ -90,16 +104,13 @@ class Payload:
         return self.request["messages"]
 
     def create(self, client: Any, **extra: Any) -> Any:
-        """Send the request with ``client`` (sync) and return the SDK's ``Message``."""
-        if self.betas:
-            return client.beta.messages.create(**self.request, betas=self.betas, **extra)
-        return client.messages.create(**self.request, **extra)
+        """Send the request with ``client`` (sync) and return the SDK's ``Message``; streamed when
+        ``max_tokens`` is past the SDK's non-streaming limit (``convolab.sending``)."""
+        return create_message(client, self.request, betas=self.betas, **extra)
 
     async def acreate(self, client: Any, **extra: Any) -> Any:
-        """Send the request with an ``AsyncAnthropic`` client."""
-        if self.betas:
-            return await client.beta.messages.create(**self.request, betas=self.betas, **extra)
-        return await client.messages.create(**self.request, **extra)
+        """Send the request with an ``AsyncAnthropic`` client (streamed like ``create``)."""
+        return await acreate_message(client, self.request, betas=self.betas, **extra)
 
     def to_json(self, indent: int = 2) -> str:
         """The request as JSON, exactly as the SDK will send it (for inspectors and docs)."""
@@ -108,17 +119,35 @@ class Payload:
 
 @runtime_checkable
 class Strategy(Protocol):
-    """Decides what the next request sends. Never mutates the conversation."""
+    """Decides what the next request sends. Never mutates the conversation.
+
+    Everything sessions, the evaluation and widgets use is here; ``BaseStrategy`` implements it.
+    A strategy makes its side calls (summaries, memory extraction) with ``client.messages.create``
+    on the ``client`` it is given: a session's client reserves and books them in the user's budget.
+    """
 
     name: str
+    side_usage: list[tuple[str, Any]]  # (model, usage) of every side call made, its delegates' included
 
-    def build(self, conversation: Conversation, *, client: Any = None) -> Payload: ...
+    def build(self, conversation: Conversation, *, client: Any = None) -> Payload:
+        """The payload of the next request, from the conversation as it is now."""
+        ...
 
-    def state(self) -> dict[str, Any]: ...
+    def state(self) -> dict[str, Any]:
+        """What to persist (JSON-able, with ``"strategy"`` and ``"version"``)."""
+        ...
 
-    def load_state(self, state: dict[str, Any]) -> None: ...
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Take back a ``state()`` (``ConfigurationError`` for another strategy's or version's)."""
+        ...
 
-    def observe(self, turn: Turn, *, client: Any = None, conversation: Conversation | None = None) -> None: ...
+    def observe(self, turn: Turn, *, client: Any = None, conversation: Conversation | None = None) -> None:
+        """Learn from the exchange just completed (may make side calls with ``client``)."""
+        ...
+
+    def retract(self, conversation: Conversation) -> None:
+        """The newest messages of ``conversation`` were taken back: bring what is indexed in step."""
+        ...
 
 
 def default_counter() -> TokenCounter:
@@ -129,17 +158,28 @@ def default_counter() -> TokenCounter:
 
 
 class BaseStrategy:
-    """Shared machinery. Subclasses choose which messages (and extra context) to send."""
+    """Shared machinery. Subclasses choose which messages (and extra context) to send.
+
+    ``max_tokens`` (the reply's cap, reserved out of the window) and ``cache_ttl`` are checked
+    when the strategy is made, against ``model`` when it is given, else against the
+    conversation's model when a payload is built (``ConfigurationError`` naming the limit).
+    """
 
     name: ClassVar[str] = "base"
+    state_version: ClassVar[int] = 1  # bump when state() changes shape; load_state refuses others
 
     def __init__(self, *, model: str | None = None, max_tokens: int = 1024,
                  counter: TokenCounter | None = None, cache: bool = True, cache_ttl: str = "5m"):
+        if model is not None:
+            catalog.get_model(model)
+        if cache_ttl not in CACHE_TTLS:
+            raise ConfigurationError(f"cache_ttl must be one of {', '.join(CACHE_TTLS)}, got {cache_ttl!r}")
         self.model = model
-        self.max_tokens = max_tokens
+        self.max_tokens = check_max_tokens(max_tokens, model)
         self.counter = counter or default_counter()
         self.cache = cache
         self.cache_ttl = cache_ttl
+        self.side_usage: list[tuple[str, Any]] = []  # (model, usage) of side calls, for the evaluation's ledger
         self._indexes: dict[str, HistoryIndex] = {}
         self._last: tuple[Any, list[str], int, int] | None = None  # (prefix key, sent ids, stable, total)
         # conversation id -> (window start, window messages, their API dicts) of the last clean repair
@@ -147,11 +187,17 @@ class BaseStrategy:
 
     # -- protocol defaults ---------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {"strategy": self.name, "version": 1}
+        return {"strategy": self.name, "version": self.state_version}
 
     def load_state(self, state: dict[str, Any]) -> None:
+        """Check that ``state`` is this strategy's, saved in the format this version reads."""
         if state and state.get("strategy") not in (None, self.name):
-            raise ValueError(f"state belongs to strategy {state.get('strategy')!r}, not {self.name!r}")
+            raise ConfigurationError(f"state belongs to strategy {state.get('strategy')!r}, not {self.name!r}")
+        if state and state.get("version", 1) != self.state_version:
+            raise ConfigurationError(
+                f"the stored {self.name} state has format version {state.get('version')!r}; this convolab reads "
+                f"version {self.state_version}. Upgrade convolab, or start the strategy afresh on this "
+                "conversation (a new strategy object, without resuming its state)")
 
     def observe(self, turn: Turn, *, client: Any = None, conversation: Conversation | None = None) -> None:
         """Learn from the exchange just completed (``turn``); nothing to learn by default."""
@@ -205,8 +251,9 @@ class BaseStrategy:
         return idx
 
     def window_limit(self, model: str) -> int:
-        """Input tokens the model's window leaves after reserving ``max_tokens`` for the reply."""
-        return catalog.get_model(model).context_window - self.max_tokens
+        """Input tokens the model's window leaves after reserving ``max_tokens`` for the reply
+        (``ConfigurationError`` when ``max_tokens`` is past what the model can write)."""
+        return catalog.get_model(model).context_window - check_max_tokens(self.max_tokens, model)
 
     def fixed_tokens(self, conversation: Conversation, model: str, extra_system: list[dict[str, Any]]) -> dict[str, int]:
         """Tokens of what every request carries: system prompt, tools, extra system blocks."""

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from convolab import catalog
 from convolab.model import Conversation, Turn, blocks_of
-from convolab.strategies.base import BaseStrategy, Payload
+from convolab.strategies.base import BaseStrategy, Payload, check_knob
 from convolab.strategies.summarizing import Summarizing
 
 COMPACT_BETA = "compact-2026-01-12"
@@ -36,13 +36,13 @@ class ServerCompaction(BaseStrategy):
     def __init__(self, trigger_tokens: int = 150_000, *, clear_tool_uses: bool = False, keep_tool_uses: int = 3,
                  pause_after_compaction: bool = False, fallback: BaseStrategy | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if trigger_tokens < MIN_TRIGGER:
-            raise ValueError(f"trigger_tokens must be at least {MIN_TRIGGER:,} (the API's minimum for compaction)")
-        self.trigger_tokens = trigger_tokens
+        self.trigger_tokens = check_knob("trigger_tokens (the API's minimum for compaction)", trigger_tokens,
+                                         minimum=MIN_TRIGGER)
         self.clear_tool_uses = clear_tool_uses
-        self.keep_tool_uses = keep_tool_uses
+        self.keep_tool_uses = check_knob("keep_tool_uses", keep_tool_uses, minimum=0)
         self.pause_after_compaction = pause_after_compaction
         self.fallback = fallback or Summarizing(budget_tokens=trigger_tokens, **kwargs)
+        self.side_usage = self.fallback.side_usage  # the fallback's side calls are this strategy's
 
     def supported(self, model: str) -> bool:
         return catalog.get_model(model).supports("compaction")

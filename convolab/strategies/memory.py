@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 from convolab import catalog
 from convolab.model import Conversation, Message, Turn, content_text
-from convolab.strategies.base import BaseStrategy, Payload
+from convolab.strategies.base import BaseStrategy, Payload, check_knob
 
 TOOL_NAME = "record_memory"
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -124,7 +124,7 @@ class StructuredMemory(BaseStrategy):
         schema = DEFAULT_SCHEMA if schema is None else schema
         if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict) or not schema["properties"]:
             raise ValueError("schema must be a JSON Schema object with at least one entry in 'properties'")
-        self.budget_tokens = budget_tokens
+        self.budget_tokens = check_knob("budget_tokens", budget_tokens)
         self.schema = copy.deepcopy(schema)
         self.sections: dict[str, str] = {name: _kind(sub) for name, sub in self.schema["properties"].items()}
         self.keep_recent_turns = keep_recent_turns

@@ -112,7 +112,7 @@ from convolab.model import (
     is_plain_user,
 )
 from convolab.stemming import stem
-from convolab.strategies.base import BaseStrategy, Payload, _limit_breakpoints
+from convolab.strategies.base import BaseStrategy, Payload, _limit_breakpoints, check_knob
 
 __all__ = ["STOPWORDS", "Hit", "Retrieval", "TurnIndex", "stem", "tokenize", "turn_text"]
 
@@ -385,7 +385,7 @@ class Retrieval(BaseStrategy):
             raise ValueError("neighbours and max_hits cannot be negative")
         if k1 < 0 or not 0 <= b <= 1:
             raise ValueError("BM25 needs k1 >= 0 and 0 <= b <= 1")
-        self.budget_tokens = budget_tokens
+        self.budget_tokens = check_knob("budget_tokens", budget_tokens)
         self.keep_recent_turns = keep_recent_turns
         self.k1 = k1
         self.b = b

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from convolab.errors import ConfigurationError
 from convolab.model import Conversation
-from convolab.strategies.base import BaseStrategy, Payload
+from convolab.strategies.base import BaseStrategy, Payload, check_knob
 
 
 class SlidingWindow(BaseStrategy):
@@ -24,12 +25,10 @@ class SlidingWindow(BaseStrategy):
         super().__init__(**kwargs)
         if max_turns is None and budget_tokens is None:
             max_turns = 10
-        if max_turns is not None and max_turns < 1:
-            raise ValueError("max_turns must be at least 1")
-        if not 0 <= headroom < 1:
-            raise ValueError("headroom must be at least 0 and below 1 (a share of the budget)")
-        self.max_turns = max_turns
-        self.budget_tokens = budget_tokens
+        if isinstance(headroom, bool) or not isinstance(headroom, int | float) or not 0 <= headroom < 1:
+            raise ConfigurationError(f"headroom must be at least 0 and below 1 (a share of the budget), got {headroom!r}")
+        self.max_turns = check_knob("max_turns", max_turns, optional=True)
+        self.budget_tokens = check_knob("budget_tokens", budget_tokens, optional=True)
         self.headroom = headroom
         self._starts: dict[str, str] = {}  # conversation id -> id of the message the window starts at
 

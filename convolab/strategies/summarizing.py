@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from convolab.model import Conversation, Message, Turn, content_text
-from convolab.strategies.base import BaseStrategy, Payload
+from convolab.strategies.base import BaseStrategy, Payload, check_knob
 
 SUMMARY_MARKER = "[convolab:summarize]"  # recognized by the simulator; plain text to real Claude
 REQUIREMENT = re.compile(r"\b(must|never|always|don't|do not|need to|needs to|require[sd]?|prefer|please)\b", re.I)
@@ -56,7 +56,7 @@ class Summarizing(BaseStrategy):
         super().__init__(**kwargs)
         if keep_recent_turns < 1:
             raise ValueError("keep_recent_turns must be at least 1")
-        self.budget_tokens = budget_tokens
+        self.budget_tokens = check_knob("budget_tokens", budget_tokens)
         self.keep_recent_turns = keep_recent_turns
         self.summary_model = summary_model
         self.compress_at = compress_at if compress_at is not None else budget_tokens // 2

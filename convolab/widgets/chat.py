@@ -108,13 +108,7 @@ class ChatWidget(s.StaticFallback, widgets.VBox):
         if name == old:
             return
         try:
-            new = make_strategy(name, budget_tokens=self.budget_tokens)
-            switch = getattr(self.session, "switch_strategy", None)
-            if switch is not None:
-                switch(new)
-            else:  # a session without switch_strategy: the same, minus restoring stored state
-                self.session.strategy = new
-                self.session._side_seen = len(getattr(new, "side_usage", []))
+            self.session.switch_strategy(make_strategy(name, budget_tokens=self.budget_tokens))
         except EXPECTED_ERRORS as e:
             self._error(e)
             self._set_picker(old)

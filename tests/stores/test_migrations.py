@@ -27,13 +27,14 @@ EXPECTED_COLUMNS = {  # the latest schema, the same in both backends
     "conversations": {"id", "user_id", "title", "system_prompt", "model", "tools", "metadata", "created_at",
                       "last_updated", "is_archived"},
     "messages": {"conversation_id", "id", "seq", "role", "content", "input_tokens", "output_tokens", "model_used",
-                 "metadata", "created_at"},
+                 "metadata", "created_at", "rejected"},
     "conversation_summaries": {"id", "conversation_id", "version", "summary", "message_count_at_creation", "covers",
                                "model", "created_at"},
     "strategy_state": {"conversation_id", "strategy", "state", "updated_at"},
     "usage_events": {"request_id", "user_id", "conversation_id", "model", "kind", "response_id", "input_tokens",
                      "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                     "cache_creation_5m_tokens", "cache_creation_1h_tokens", "cost_usd", "price_date", "created_at"},
+                     "cache_creation_5m_tokens", "cache_creation_1h_tokens", "cost_usd", "price_date", "created_at",
+                     "confirmed"},
     "budget_reservations": {"request_id", "user_id", "conversation_id", "message_id", "model", "amount_usd",
                             "created_at", "metadata"},
     SCHEMA_VERSION_TABLE: {"name", "applied_at"},
@@ -118,7 +119,16 @@ def write_v2(db) -> None:
                ["c3", "summary", json.dumps({"covers": ["n0"]}), T0])
 
 
-WRITERS = {1: write_v1, 2: write_v2}
+def write_v3(db) -> None:
+    """Rows in the m003 layout: a ledger row and an open reservation."""
+    db.execute("INSERT INTO usage_events (request_id, user_id, conversation_id, model, kind, input_tokens, "
+               "output_tokens, cost_usd, price_date, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               ["u1", "ada", "c3", "claude-haiku-4-5", "reply", 100, 20, 0.0002, T0.date(), T0])
+    db.execute("INSERT INTO budget_reservations (request_id, user_id, conversation_id, message_id, model, amount_usd, "
+               "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", ["r1", "ada", "c3", "n0", "claude-haiku-4-5", 0.01, T0])
+
+
+WRITERS = {1: write_v1, 2: write_v2, 3: write_v3}
 
 
 def check_v1(store) -> None:
@@ -152,12 +162,22 @@ def check_v2(store) -> None:
     assert store.load_strategy_state("c3", user_id="ada") == {"covers": ["n0"]}
 
 
-CHECKS = {1: check_v1, 2: check_v2}
+def check_v3(store) -> None:
+    (event,) = store.usage_events("ada", conversation_id="c3")
+    assert (event.request_id, event.input_tokens, event.cost_usd, event.confirmed) == ("u1", 100, 0.0002, True)
+    assert all(m["rejected"] is None for m in store.get_messages("c3", user_id="ada"))
+    # an interrupted request of the old version is booked, unconfirmed, on the day it was reserved
+    booked = store.book_reservation("r1", user_id="ada")
+    assert (booked.confirmed, booked.cost_usd, booked.created_at) == (False, 0.01, T0)
+    assert not store.open_reservations("ada")
+
+
+CHECKS = {1: check_v1, 2: check_v2, 3: check_v3}
 
 
 def test_from_an_empty_database(backend, database):
     with open_store(backend, database) as store:
-        assert store.schema_version() == len(migrations(backend)) == 3
+        assert store.schema_version() == len(migrations(backend)) >= 4
     with raw(backend, database) as db:
         got = schema(db)
         assert {t: {c for c, _, _ in cols} for t, cols in got.items()} == EXPECTED_COLUMNS
@@ -166,7 +186,7 @@ def test_from_an_empty_database(backend, database):
         assert migrations(backend).apply(db) == []  # nothing left to do
 
 
-@pytest.mark.parametrize("version", [0, 1, 2])
+@pytest.mark.parametrize("version", [0, 1, 2, 3])
 def test_from_every_earlier_version_with_data(backend, database, tmp_path, request, version):
     steps = migrations(backend)
     with raw(backend, database) as db:
@@ -236,4 +256,5 @@ def test_a_failing_migration_changes_nothing(backend, database):
 
 def test_migrations_read_as_history():
     assert MIGRATIONS.names == [
-        "m001_initial", "m002_seq_json_content_strategy_state", "m003_usage_ledger_and_reservations"]
+        "m001_initial", "m002_seq_json_content_strategy_state", "m003_usage_ledger_and_reservations",
+        "m004_rejected_messages_and_unconfirmed_usage"]
