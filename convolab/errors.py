@@ -84,15 +84,18 @@ class ContextOverflow(ConvolabError):
 class BudgetExceeded(ConvolabError):
     """A request would push a user's spend for the day past its limit; it was not sent."""
 
-    def __init__(self, user_id: str, spent_usd: float, reserved_usd: float, limit_usd: float):
+    def __init__(self, user_id: str, spent_usd: float, reserved_usd: float, limit_usd: float, *,
+                 kind: str = "reply"):
         self.user_id = user_id
         self.spent_usd = spent_usd
         self.reserved_usd = reserved_usd
         self.limit_usd = limit_usd
+        self.kind = kind  # what the refused request was for: "reply", "summary", "memory", ...
+        what = "request" if kind == "reply" else f"{kind} request"
         super().__init__(
             f"daily budget for user {user_id!r} would be exceeded: spent ${spent_usd:.4f}, "
-            f"this request may cost up to ${reserved_usd:.4f}, limit ${limit_usd:.4f}. "
-            f"The request was not sent. Raise daily_budget_usd, lower max_tokens, or wait for the next day (UTC)."
+            f"this {what} may cost up to ${reserved_usd:.4f}, limit ${limit_usd:.4f}. "
+            f"The {what} was not sent. Raise daily_budget_usd, lower max_tokens, or wait for the next day (UTC)."
         )
 
 

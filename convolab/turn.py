@@ -246,13 +246,13 @@ class SessionCore:
                                     "request_id": reservation.request_id, "response_id": response.id})
         start = conv.index_of(resent[0].id) if resent else len(conv.messages) - 2
         turn = Turn(index, start, len(conv.messages), tuple(conv.messages[start:]))
+        event = usage_event(self.user_id, payload.request["model"], usage, request_id=reservation.request_id,
+                            conversation_id=conv.session_id, response_id=response.id)
         try:
             yield call(strategy.observe, turn, client=side, conversation=conv)
         except Exception as e:  # a failed side call (or its budget) must not lose the reply
             log.warning("convolab: %s.observe failed (%s); the reply is kept, the strategy skipped this turn",
                         strategy.name, e)
-        event = usage_event(self.user_id, payload.request["model"], usage, request_id=reservation.request_id,
-                            conversation_id=conv.session_id, response_id=response.id)
         try:
             yield call(self.store.finish_turn, conv.session_id, [reply], user_id=self.user_id, usage=[event],
                        strategy=strategy.name, strategy_state=strategy.state(), release=reservation.request_id)

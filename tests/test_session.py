@@ -24,6 +24,7 @@ from convolab.strategies import (
     NAMES,
     FullHistory,
     Retrieval,
+    ServerCompaction,
     SlidingWindow,
     StructuredMemory,
     Summarizing,
@@ -340,6 +341,85 @@ def test_concurrent_sessions_of_one_user_cannot_overspend(drive, store):
     assert refused, "the limit is reached"
     assert tracker.daily_cost("ada") <= limit
     assert tracker.day("ada").reserved_usd == 0
+
+
+def side_heavy(name: str):
+    """Each strategy, set up so that its side calls (if it makes any) happen every turn or two."""
+    if name == "summarizing":
+        return Summarizing(budget_tokens=600, keep_recent_turns=1, compress_at=100)
+    if name == "memory":
+        return StructuredMemory(budget_tokens=1500, keep_recent_turns=1)
+    if name == "compaction":  # on a model without server compaction: its summarizing fallback
+        return ServerCompaction(fallback=Summarizing(budget_tokens=600, keep_recent_turns=1, compress_at=100))
+    return make_strategy(name, budget_tokens=1500)
+
+
+def billed_keys(sim) -> set[str]:
+    return {e.idempotency_key for e in sim.history if e.path == "/v1/messages" and e.usage and not e.replayed}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_eight_threads_of_one_user_never_record_more_than_the_limit(drive, store, name):
+    sim = Simulator(clock=ManualClock())
+    limit = 0.02
+    sessions = [drive.open(store, sim, strategy=side_heavy(name), model="claude-haiku-4-5", daily_budget_usd=limit)
+                for _ in range(8)]
+    refused = []
+
+    def run(s, k):
+        for i in range(8):
+            try:
+                drive.send(s, f"Update {k}.{i}: the plan for stage {i} is to review draft {i} with Omar on day {i + 1}.")
+            except BudgetExceeded as e:
+                refused.append(e)
+
+    threads = [threading.Thread(target=run, args=(s, k)) for k, s in enumerate(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    tracker = CostTracker(store)
+    events = tracker.events("ada")
+    assert refused, "the limit is reached"
+    assert tracker.daily_cost("ada") <= limit
+    assert sum(e.cost_usd for e in events) == pytest.approx(tracker.daily_cost("ada"))
+    assert tracker.day("ada").reserved_usd == 0
+    assert billed_keys(sim) == {e.request_id for e in events}  # every billed request, side calls included
+    if name in ("summarizing", "memory", "compaction"):
+        assert {e.kind for e in events} > {"reply"}, "side calls were made and booked"
+
+
+def test_summaries_near_the_limit_are_reserved_before_they_are_sent(drive, store, sim):
+    s = drive.open(store, sim, strategy=side_heavy("summarizing"), daily_budget_usd=0.05)
+    refused = None
+    for i in range(60):
+        before = len(sim.history)
+        try:
+            drive.send(s, f"Update {i}: the plan for stage {i} is to review draft {i} with Omar on day {i + 1}.")
+        except BudgetExceeded as e:
+            refused = e
+            break
+        assert len(sim.history) > before
+    assert refused is not None, "the limit is reached"
+    events = drive.usage(s)
+    assert billed_keys(sim) == {e.request_id for e in events}  # the summaries sent are all in the ledger
+    assert "summary" in {e.kind for e in events}
+    assert CostTracker(store).daily_cost("ada") <= 0.05
+    what = "summary request" if refused.kind == "summary" else "request"
+    assert f"The {what} was not sent" in str(refused)
+
+
+def test_a_side_call_refused_by_the_budget_keeps_the_reply(drive, store, sim):
+    s = drive.open(store, sim, strategy=StructuredMemory(budget_tokens=3000, keep_recent_turns=1))
+    drive.send(s, "My favourite colour is teal.")
+    spent = CostTracker(store).daily_cost("ada")
+    extraction = next(e for e in drive.usage(s) if e.kind == "memory")
+    # room for the reply's worst case, not for the extraction's as well
+    s.daily_budget_usd = spent + s.last.payload.input_tokens * 6e-6 + 1024 * 15e-6 + extraction.cost_usd
+    turn = drive.send(s, "I live in Porto.")
+    assert turn.reply and turn.side_cost_usd == 0  # the extraction was not sent: the reply is kept
+    assert [e.kind for e in drive.usage(s)] == ["reply", "memory", "reply"]
+    assert CostTracker(store).daily_cost("ada") <= s.daily_budget_usd
 
 
 def test_side_calls_are_in_the_ledger(drive, store, sim):

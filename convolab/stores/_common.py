@@ -587,7 +587,8 @@ class SQLStore:
                 "user_id = ? AND created_at >= ? AND created_at < ?)", [r.user_id, start, end, r.user_id, start, end])
             spent, held = float(spent), float(held)
             if spent + held + amount > limit + COST_TOLERANCE_USD:
-                raise BudgetExceeded(r.user_id, spent_usd=spent + held, reserved_usd=amount, limit_usd=limit)
+                raise BudgetExceeded(r.user_id, spent_usd=spent + held, reserved_usd=amount, limit_usd=limit,
+                                     kind=str((r.metadata or {}).get("kind", "reply")))
         tx.run(f"INSERT INTO budget_reservations ({RESERVATION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", params)
 
     def open_reservations(self, user_id: str, *, conversation_id: str | None = None) -> list[Reservation]:
