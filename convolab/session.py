@@ -116,25 +116,7 @@ class ChatSession:
     @property
     def stats(self) -> dict[str, Any]:
         """Turns, messages, tokens and cost from the ledger, and what the last payload sent and left out."""
-        events = self.usage()
-        last = self.last
-        return {
-            "strategy": self.strategy.name,
-            "turns": self._core.turns,
-            "messages": len(self.conversation.messages),
-            "requests": len(events),
-            "input_tokens": sum(e.input_tokens for e in events),
-            "cache_write_tokens": sum(e.cache_creation_input_tokens for e in events),
-            "cache_read_tokens": sum(e.cache_read_input_tokens for e in events),
-            "output_tokens": sum(e.output_tokens for e in events),
-            "cost_usd": round(sum(e.cost_usd for e in events), 6),
-            "side_cost_usd": round(sum(e.cost_usd for e in events if e.kind != "reply"), 6),
-            "unconfirmed_usd": round(sum(e.cost_usd for e in events if not e.confirmed), 6),
-            "last_input_tokens": last.payload.input_tokens if last and last.payload else None,
-            "last_sent_messages": len(last.payload.sent) if last and last.payload else None,
-            "last_left_out": len(last.payload.left_out) if last and last.payload else None,
-            "reply_requests": sum(1 for e in events if e.kind == "reply"),
-        }
+        return self._core.stats(self.usage())
 
     def __repr__(self) -> str:
         return (f"ChatSession(conversation_id={self.conversation_id!r}, user_id={self.user_id!r}, "

@@ -266,6 +266,28 @@ class SessionCore:
                              stop_reason=response.stop_reason, resent=tuple(m.id for m in resent), response=response)
         return self.last
 
+    def stats(self, events: list[UsageEvent]) -> dict[str, Any]:
+        """Turns, messages, tokens and cost from this conversation's ledger ``events``, and what the
+        last payload sent and left out."""
+        last = self.last.payload if self.last else None
+        return {
+            "strategy": self.strategy.name,
+            "turns": self.turns,
+            "messages": len(self.conversation.messages),
+            "requests": len(events),
+            "input_tokens": sum(e.input_tokens for e in events),
+            "cache_write_tokens": sum(e.cache_creation_input_tokens for e in events),
+            "cache_read_tokens": sum(e.cache_read_input_tokens for e in events),
+            "output_tokens": sum(e.output_tokens for e in events),
+            "cost_usd": round(sum(e.cost_usd for e in events), 6),
+            "side_cost_usd": round(sum(e.cost_usd for e in events if e.kind != "reply"), 6),
+            "unconfirmed_usd": round(sum(e.cost_usd for e in events if not e.confirmed), 6),
+            "last_input_tokens": last.input_tokens if last else None,
+            "last_sent_messages": len(last.sent) if last else None,
+            "last_left_out": len(last.left_out) if last else None,
+            "reply_requests": sum(1 for e in events if e.kind == "reply"),
+        }
+
     # -- the conversation in memory ------------------------------------------------------------
     def _add(self, role: str, content: Any, **kwargs: Any) -> Message:
         message = self.conversation.add(role, content, seq=self._next_seq, **kwargs)

@@ -6,6 +6,7 @@ for ``AsyncChatSession``.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, date, datetime
 
@@ -13,6 +14,7 @@ import anthropic
 import pytest
 
 from convolab import BudgetExceeded, ConfigurationError, ContextOverflow, NotFound
+from convolab.async_session import AsyncChatSession, PersistentAssistant
 from convolab.costs import CostTracker
 from convolab.errors import InvalidMessage
 from convolab.model import Message
@@ -38,6 +40,9 @@ TOOLS = [{"name": "lookup", "description": "Look a word up.", "input_schema": {"
 class Sync:
     """Opens, resumes and drives a ``ChatSession``."""
 
+    def close(self):
+        pass
+
     def open(self, store, sim, *, user_id="ada", max_retries=2, model=MODEL, **kw):
         kw.setdefault("strategy", FullHistory())
         return ChatSession(store=store, user_id=user_id, client=sim.client(max_retries=max_retries),
@@ -59,10 +64,88 @@ class Sync:
     def stats(self, s):
         return s.stats
 
+    def history(self, s):
+        return s.history()
 
-@pytest.fixture(params=[Sync], ids=["sync"])
+    def concurrently(self, sessions, texts):
+        """Each session sends ``texts(k)`` in its own thread; the ``BudgetExceeded`` raised."""
+        refused = []
+
+        def run(s, k):
+            for text in texts(k):
+                try:
+                    s.send(text)
+                except BudgetExceeded as e:
+                    refused.append(e)
+
+        threads = [threading.Thread(target=run, args=(s, k)) for k, s in enumerate(sessions)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return refused
+
+
+class Async:
+    """Opens, resumes and drives an ``AsyncChatSession`` on an event loop of its own."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+
+    def close(self):
+        self.loop.close()
+
+    def wait(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    def open(self, store, sim, *, user_id="ada", max_retries=2, model=MODEL, **kw):
+        kw.setdefault("strategy", FullHistory())
+        s = AsyncChatSession(store=store, user_id=user_id, client=sim.async_client(max_retries=max_retries),
+                             system_prompt="You are terse.", model=model, **kw)
+        return self.wait(s.open())
+
+    def resume(self, store, cid, sim, *, user_id="ada", strategy=None, **kw):
+        return self.wait(AsyncChatSession.resume(store, cid, user_id=user_id, client=sim.async_client(),
+                                                 strategy=strategy or FullHistory(), **kw))
+
+    def send(self, s, content):
+        return self.wait(s.send(content))
+
+    def switch(self, s, strategy):
+        self.wait(s.switch_strategy(strategy))
+
+    def usage(self, s):
+        return self.wait(s.usage())
+
+    def stats(self, s):
+        return self.wait(s.stats())
+
+    def history(self, s):
+        return self.wait(s.history())
+
+    def concurrently(self, sessions, texts):
+        """Each session sends ``texts(k)`` in a task of its own; the ``BudgetExceeded`` raised."""
+        refused = []
+
+        async def run(s, k):
+            for text in texts(k):
+                try:
+                    await s.send(text)
+                except BudgetExceeded as e:
+                    refused.append(e)
+
+        async def main():
+            await asyncio.gather(*(run(s, k) for k, s in enumerate(sessions)))
+
+        self.wait(main())
+        return refused
+
+
+@pytest.fixture(params=[Sync, Async], ids=["sync", "async"])
 def drive(request):
-    return request.param()
+    d = request.param()
+    yield d
+    d.close()
 
 
 @pytest.fixture
@@ -204,7 +287,7 @@ def test_a_request_the_api_rejects_marks_the_message_and_the_conversation_goes_o
     assert "rejected by the API" in str(again.recovered) and not again.recovered.unanswered
     turn = drive.send(again, "hello")
     assert turn.reply and "Keep this" not in turn.payload.to_json()
-    assert [m.rejected is not None for m in again.history().messages] == [False, False, True, False, False, False,
+    assert [m.rejected is not None for m in drive.history(again).messages] == [False, False, True, False, False, False,
                                                                           False]
 
 
@@ -323,20 +406,7 @@ def test_concurrent_sessions_of_one_user_cannot_overspend(drive, store):
     sim = Simulator(clock=ManualClock())
     limit = 0.05
     sessions = [drive.open(store, sim, daily_budget_usd=limit) for _ in range(8)]
-    refused = []
-
-    def run(s):
-        for _ in range(6):
-            try:
-                drive.send(s, "Hi")
-            except BudgetExceeded:
-                refused.append(s)
-
-    threads = [threading.Thread(target=run, args=(s,)) for s in sessions]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    refused = drive.concurrently(sessions, lambda k: ["Hi"] * 6)
     tracker = CostTracker(store)
     assert refused, "the limit is reached"
     assert tracker.daily_cost("ada") <= limit
@@ -359,25 +429,13 @@ def billed_keys(sim) -> set[str]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_eight_threads_of_one_user_never_record_more_than_the_limit(drive, store, name):
+def test_eight_concurrent_sessions_of_one_user_never_record_more_than_the_limit(drive, store, name):
     sim = Simulator(clock=ManualClock())
     limit = 0.02
     sessions = [drive.open(store, sim, strategy=side_heavy(name), model="claude-haiku-4-5", daily_budget_usd=limit)
                 for _ in range(8)]
-    refused = []
-
-    def run(s, k):
-        for i in range(8):
-            try:
-                drive.send(s, f"Update {k}.{i}: the plan for stage {i} is to review draft {i} with Omar on day {i + 1}.")
-            except BudgetExceeded as e:
-                refused.append(e)
-
-    threads = [threading.Thread(target=run, args=(s, k)) for k, s in enumerate(sessions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    refused = drive.concurrently(sessions, lambda k: [
+        f"Update {k}.{i}: the plan for stage {i} is to review draft {i} with Omar on day {i + 1}." for i in range(8)])
     tracker = CostTracker(store)
     events = tracker.events("ada")
     assert refused, "the limit is reached"
@@ -485,3 +543,57 @@ def test_the_default_strategy_and_names(store, sim):
     s = ChatSession(store=store, user_id="ada", client=sim.client(), model=MODEL)
     assert isinstance(s.strategy, Summarizing)
     assert set(NAMES) >= {"full", "sliding", "summarizing", "memory", "retrieval", "compaction"}
+
+
+# -- the async session: the same design ----------------------------------------------------------
+
+def test_async_and_sync_sessions_send_the_same_requests_and_read_the_same_cache(store):
+    script = [f"Message {i}: " + "the itinerary has many stops along the coast. " * 150 for i in range(3)]
+    reads, requests = {}, {}
+    for drive in (Sync(), Async()):
+        sim = Simulator(clock=ManualClock(), keep_requests=True)
+        s = drive.open(store, sim, strategy=Summarizing(budget_tokens=20_000))
+        turns = [drive.send(s, text) for text in script]
+        reads[type(drive).__name__] = [t.usage.cache_read_input_tokens for t in turns]
+        requests[type(drive).__name__] = [e.request for e in sim.history]
+        drive.close()
+    assert reads["Sync"] == reads["Async"] and reads["Sync"][1] > 1000 and reads["Sync"][2] > reads["Sync"][1]
+    assert requests["Sync"] == requests["Async"]  # built by the strategy, cache breakpoints included
+
+
+def test_one_async_session_takes_its_turns_one_at_a_time(store, sim):
+    async def main():
+        s = await AsyncChatSession(store=store, user_id="ada", client=sim.async_client(), strategy="full",
+                                   model=MODEL).open()
+        turns = await asyncio.gather(*(s.send(f"Message {i}") for i in range(4)))
+        return s, turns
+
+    s, turns = asyncio.run(main())
+    assert sorted(t.index for t in turns) == [0, 1, 2, 3]
+    rows = store.get_messages(s.conversation_id, user_id="ada")
+    assert [r["role"] for r in rows] == ["user", "assistant"] * 4 and not store.open_reservations("ada")
+
+
+def test_the_persistent_assistant_serves_conversations_by_id(store):
+    sim = Simulator(clock=ManualClock())
+
+    async def main():
+        bot = PersistentAssistant(store, client=sim.async_client(), model=MODEL,
+                                  strategy=lambda: Summarizing(budget_tokens=700, keep_recent_turns=2, compress_at=200))
+        sid = await bot.start_session("ada", "You are a project assistant.")
+        other = await bot.start_session("bob", "You are a project assistant.")
+        await bot.chat(sid, "My budget is 4,200 euros and the report must use metric units.", user_id="ada")
+        for i in range(12):
+            await bot.chat(sid, f"Status {i}: task {i} moved forward, Omar reviewed draft {i} on day {i + 1}.",
+                           user_id="ada")
+        await bot.chat(other, "Hello from Bob.", user_id="bob")
+        with pytest.raises(NotFound):
+            await bot.chat(other, "Hello from Ada.", user_id="ada")
+        restarted = PersistentAssistant(store, client=sim.async_client(), model=MODEL, max_open=1)
+        return sid, await restarted.chat(sid, "What is my budget?", user_id="ada")
+
+    sid, last = asyncio.run(main())
+    assert "4,200" in last.reply and last.index == 13
+    kinds = {e.kind for e in store.usage_events("ada", conversation_id=sid)}
+    assert kinds == {"reply", "summary"}  # the recent turns plus a running summary
+    assert len(store.get_messages(sid, user_id="ada")) == 28
