@@ -2,6 +2,7 @@
 
     ConvolabError
     ├── UnknownModel          a model id not in data/models.toml (names the closest ids)
+    ├── NoPriceYet            a time before a model's first price row (names the dates)
     ├── NotFound              a conversation (or other record) missing, or another user's
     ├── InvalidConversation   a message sequence or content block that cannot be used
     │   └── InvalidMessage    a message to send that the API would refuse (names the field's path)
@@ -36,6 +37,10 @@ class UnknownModel(ConvolabError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return self.args[0]
+
+
+class NoPriceYet(ConvolabError, ValueError):
+    """A time before the first price row of a model."""
 
 
 class NotFound(ConvolabError, LookupError):

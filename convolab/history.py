@@ -40,7 +40,9 @@ class HistoryIndex:
 
     ``refresh()`` (called by every query) indexes messages added since the last call; it
     raises ``InvalidConversation`` if earlier messages were replaced or removed, because
-    the index (and every strategy's state) assumes history is append-only.
+    the index (and every strategy's state) assumes history is append-only. The cumulative
+    counts are keyed on the counter's ``version``: when a calibrating counter learns, they are
+    added up again (the turn starts stay).
     """
 
     def __init__(self, conversation: Conversation, counter: TokenCounter, model: str | None = None):
@@ -50,6 +52,7 @@ class HistoryIndex:
         self._cum: list[int] = [0]  # _cum[i] = tokens of messages[:i]
         self._turn_starts: list[int] = []
         self._last: Message | None = None  # the last indexed message, to detect rewrites
+        self._version = counter.version  # the counter's version the sums were added up with
 
     def refresh(self) -> None:
         msgs = self.conversation.messages
@@ -59,6 +62,8 @@ class HistoryIndex:
                 "the conversation's earlier messages changed after they were indexed; "
                 "conversations are append-only: start a new Conversation to rewrite history"
             )
+        if self._version != self.counter.version:
+            self._recount(n)
         if len(msgs) == n:
             return
         count, model, cum, starts = self.counter.count_message, self.model, self._cum, self._turn_starts
@@ -70,6 +75,16 @@ class HistoryIndex:
             total += count(m, model=model)
             cum.append(total)
         self._last = msgs[-1]
+
+    def _recount(self, n: int) -> None:
+        """Add up the first ``n`` messages' counts again (the counter's counts changed)."""
+        count, model, msgs = self.counter.count_message, self.model, self.conversation.messages
+        self._version = self.counter.version
+        total, cum = 0, [0]
+        for m in msgs[:n]:
+            total += count(m, model=model)
+            cum.append(total)
+        self._cum = cum
 
     def truncate(self) -> None:
         """Forget indexed messages the conversation no longer has (after the newest ones were
@@ -104,12 +119,6 @@ class HistoryIndex:
         self.refresh()
         end = len(self._cum) - 1 if end is None else end
         return self._cum[end] - self._cum[start]
-
-    def turn_start_at_or_after(self, index: int) -> int:
-        """The first turn boundary at or after message ``index`` (len if none)."""
-        self.refresh()
-        k = bisect_left(self._turn_starts, index)
-        return self._turn_starts[k] if k < len(self._turn_starts) else len(self._cum) - 1
 
     def window(self, *, end: int | None = None, max_turns: int | None = None,
                budget_tokens: int | None = None, min_start: int = 0) -> Window:

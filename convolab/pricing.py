@@ -22,14 +22,10 @@ from functools import cache
 from typing import Any
 
 from convolab.catalog import get_model, load_catalog
-from convolab.errors import ConfigurationError, ConvolabError, InvalidConversation, UnknownModel
+from convolab.errors import ConfigurationError, InvalidConversation, NoPriceYet, UnknownModel
 
 PER = 1_000_000
 RATES = ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
-
-
-class NoPriceYet(ConvolabError, ValueError):
-    """A time before the first price row of a model."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from convolab.errors import ConfigurationError, InvalidConversation
 from convolab.model import (
     Message,
     MessageLike,
@@ -38,10 +39,13 @@ class TokenCounter(Protocol):
     """Counts input tokens of the parts of a request.
 
     ``name`` identifies the counting method (it keys the per-message memo); counts must
-    not change for the same content, model and name.
+    not change for the same content, model, name and ``version``. A counter that learns
+    (``CalibratedEstimate``) raises ``version`` whenever its counts change, so whatever caches
+    sums of counts (``HistoryIndex``) knows to add them up again.
     """
 
     name: str
+    version: int
 
     def count_message(self, message: MessageLike, *, model: str) -> int: ...
 
@@ -78,6 +82,7 @@ class CharEstimate:
     """The chapter's estimate: characters / 4, for text in messages, system and tools."""
 
     name = "chars/4"
+    version = 0  # counts never change
 
     def __init__(self, chars_per_token: float = 4.0):
         self.chars_per_token = chars_per_token
@@ -174,9 +179,9 @@ class CalibratedEstimate:
     ``round(chars / ratio)``, one division per message.
 
     Counts shift after calibration, by design: the same message may count 25 tokens before an
-    observation and 27 after, because the ratio (not the message) changed. This relaxes the
-    ``TokenCounter`` promise that counts never change; ``version`` goes up on every change of
-    ratio so anything that caches sums of counts can tell they are stale.
+    observation and 27 after, because the ratio (not the message) changed. ``version`` goes up
+    on every change of ratio, and ``HistoryIndex`` (the strategies' cached sums) adds its counts
+    up again when it sees a new version, so a strategy reports what a fresh one would count.
 
     Usage includes tokens that have no characters here (per-message framing, the hidden
     system prompt tool use adds, images), so the learnt ratio folds them in: it predicts the
@@ -195,7 +200,7 @@ class CalibratedEstimate:
         prior_tokens: float = 1000.0,
     ):
         if default <= 0 or prior_tokens < 0 or any(v <= 0 for v in (priors or {}).values()):
-            raise ValueError("chars-per-token priors must be > 0 and prior_tokens >= 0")
+            raise ConfigurationError("chars-per-token priors must be > 0 and prior_tokens >= 0")
         self.default = float(default)
         self.priors = dict(priors or {})
         self.prior_tokens = float(prior_tokens)
@@ -216,7 +221,7 @@ class CalibratedEstimate:
     def observe(self, model: str, chars: int, tokens: int) -> None:
         """Record that a request of ``chars`` characters billed ``tokens`` input tokens."""
         if chars < 0 or tokens <= 0:
-            raise ValueError(f"an observation needs chars >= 0 and tokens > 0, got {chars}, {tokens}")
+            raise InvalidConversation(f"an observation needs chars >= 0 and tokens > 0, got {chars}, {tokens}")
         sums = self._sums.setdefault(model, [0, 0, 0])
         sums[0] += int(chars)
         sums[1] += int(tokens)
@@ -254,7 +259,7 @@ class CalibratedEstimate:
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Replace the calibration with one saved by ``state()``."""
         if state.get("format") != self.STATE_FORMAT:
-            raise ValueError(f"unknown calibration state format {state.get('format')!r}; "
+            raise ConfigurationError(f"unknown calibration state format {state.get('format')!r}; "
                              f"expected {self.STATE_FORMAT} (a dict saved by CalibratedEstimate.state())")
         self.default = float(state["default"])
         self.priors = {str(k): float(v) for k, v in state["priors"].items()}
@@ -333,6 +338,7 @@ class ExactCounter:
     """
 
     name = "exact"
+    version = 0  # counts never change
 
     def __init__(self, client: Any, *, maxsize: int = 65_536):
         self.client = client

@@ -50,7 +50,7 @@ def replay(name: str, sample, budget: int, model: str) -> dict:
         cost += cost_usd(model, u)
         conv.extend(turn.messages[head:])
         strategy.observe(group_turns(conv.messages[conv.index_of(users[0].id):])[0], client=client, conversation=conv)
-    side = sum(cost_usd(m, u) for m, u in getattr(strategy, "side_usage", []))
+    side = sum(cost_usd(m, u) for m, u in strategy.side_usage)
     total = sum(billed.values())
     return {"strategy": name, "per_turn": per_turn, "hit_rate": billed["read"] / total if total else 0.0,
             "input_total": total, "cost": cost + side, "side_cost": side, "build_ms": 1000 * build_s / len(per_turn)}

@@ -17,9 +17,10 @@ from convolab import BudgetExceeded, ConfigurationError, ContextOverflow, NotFou
 from convolab.async_session import AsyncChatSession, PersistentAssistant
 from convolab.costs import CostTracker
 from convolab.errors import InvalidMessage
-from convolab.model import Message
+from convolab.model import Message, unanswered
+from convolab.repair import repair_messages
 from convolab.session import ChatSession, SentTurn
-from convolab.sim import ManualClock, Simulator
+from convolab.sim import ManualClock, SimTokenCounter, Simulator
 from convolab.stores.base import Reservation
 from convolab.stores.duckdb import DuckDBStore
 from convolab.strategies import (
@@ -32,6 +33,8 @@ from convolab.strategies import (
     Summarizing,
     make_strategy,
 )
+from convolab.strategies.base import CachePlan, Payload, Strategy
+from convolab.strategies.summarizing import SUMMARY_MARKER
 
 MODEL = "claude-sonnet-4-6"
 TOOLS = [{"name": "lookup", "description": "Look a word up.", "input_schema": {"type": "object"}}]
@@ -597,3 +600,71 @@ def test_the_persistent_assistant_serves_conversations_by_id(store):
     kinds = {e.kind for e in store.usage_events("ada", conversation_id=sid)}
     assert kinds == {"reply", "summary"}  # the recent turns plus a running summary
     assert len(store.get_messages(sid, user_id="ada")) == 28
+
+
+# -- a strategy written against the protocol alone ----------------------------------------------
+
+class LastMessageOnly:
+    """Implements ``Strategy`` and nothing more: sends the newest user messages, and after each
+    exchange asks the model (a side call on the client it is given) for a one-line note."""
+
+    name = "last-only"
+
+    def __init__(self):
+        self.side_usage: list = []
+        self.notes: list[str] = []
+        self.retracted = 0
+        self.counter = SimTokenCounter()
+
+    def build(self, conversation, *, client=None):
+        tail = conversation.messages[len(conversation.messages) - len(unanswered(conversation.messages)):]
+        messages, report = repair_messages(tail, for_request=True)
+        request = {"model": conversation.model, "max_tokens": 300, "messages": messages}
+        tokens = self.counter.count_system(None, model=conversation.model) + sum(
+            self.counter.count_message(m, model=conversation.model) for m in messages)
+        return Payload(self.name, request, tokens, {"recent": tokens}, [m.id for m in tail], CachePlan(), report)
+
+    def state(self):
+        return {"strategy": self.name, "version": 1, "notes": list(self.notes)}
+
+    def load_state(self, state):
+        self.notes = list(state.get("notes", []))
+
+    def observe(self, turn, *, client=None, conversation=None):
+        if client is None:
+            return
+        text = " ".join(m.text for m in turn.messages)
+        reply = client.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=[
+            {"role": "user", "content": f"{SUMMARY_MARKER} Summarize in one line:\n{text}"}])
+        self.side_usage.append(("claude-haiku-4-5", reply.usage))
+        self.notes.append(reply.content[0].text)
+
+    def retract(self, conversation):
+        self.retracted += 1
+
+
+def test_a_strategy_written_against_the_protocol_alone_gets_everything(drive, store, sim):
+    strategy = LastMessageOnly()
+    assert isinstance(strategy, Strategy)
+    s = drive.open(store, sim, strategy=strategy, daily_budget_usd=1.0)
+    turn = drive.send(s, "My name is Ada.")
+    assert turn.reply and turn.side_cost_usd > 0 and strategy.notes
+    kinds = [(e.kind, e.confirmed) for e in drive.usage(s)]
+    assert kinds == [("reply", True), ("last-only-side", True)]  # its side call reserved and booked
+    assert billed_keys(sim) == {e.request_id for e in drive.usage(s)}
+    s.daily_budget_usd = 0.0
+    with pytest.raises(BudgetExceeded):
+        drive.send(s, "Hello?")
+    assert strategy.retracted == 1  # the refused message was taken back, and the strategy told
+    again = drive.resume(store, s.conversation_id, sim, strategy=LastMessageOnly())
+    assert again.strategy.notes == strategy.notes  # its state came back
+
+
+def test_the_evaluation_replays_a_protocol_only_strategy():
+    from convolab.datasets import synthetic
+    from convolab.eval.replay import replay_sample
+
+    strategy = LastMessageOnly()
+    run = replay_sample(synthetic(20, seed=1), strategy, qa=None)
+    assert run.side.requests == len(strategy.side_usage) > 0  # its side calls are counted
+    assert strategy.retracted == len(run.items)  # every question taken back

@@ -19,6 +19,7 @@ import pytest
 from anthropic.types import Usage
 
 import convolab.tokens as tokens_mod
+from convolab.errors import ConfigurationError, InvalidConversation
 from convolab.model import Conversation, Message
 from convolab.tokens import (
     CalibratedEstimate,
@@ -223,11 +224,11 @@ def test_observe_request_uses_all_billed_input_tokens() -> None:
 
 def test_bad_observations_are_rejected() -> None:
     est = CalibratedEstimate()
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidConversation, match="observation"):
         est.observe(MODEL, 100, 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidConversation, match="observation"):
         est.observe(MODEL, -1, 10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError, match="priors"):
         CalibratedEstimate(0)
 
 
@@ -242,7 +243,7 @@ def test_state_round_trips_through_json() -> None:
     for model in (MODEL, "claude-5", "unseen"):
         assert again.chars_per_token(model) == est.chars_per_token(model)
         assert again.count_message(msg, model=model) == est.count_message(msg, model=model)
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(ConfigurationError, match="format"):
         CalibratedEstimate().load_state({"format": 99})
 
 
@@ -364,3 +365,22 @@ def test_api_errors_propagate_and_are_not_cached(counter: ExactCounter) -> None:
             counter.count_message(bad, model=MODEL)
     assert counter.api_calls == 2  # the failing probe each time: nothing cached
     assert counter.count_message(Message("user", ""), model=MODEL) == 0  # empty string: nothing to ask
+
+
+def test_a_strategy_counts_like_a_fresh_one_after_the_counter_learns() -> None:
+    """Cached sums are keyed on the counter's version: after observe() the strategy's payload
+    counts what a new strategy with the same counter counts."""
+    from convolab.strategies import FullHistory, SlidingWindow
+
+    conv = chat(31)  # ends with a user message: a clean window, counted from the index
+    for make in (lambda c: FullHistory(counter=c), lambda c: SlidingWindow(budget_tokens=150_000, counter=c)):
+        est = CalibratedEstimate()
+        used = make(est)
+        before = used.build(conv).input_tokens
+        est.observe(MODEL, 10_000, 4_000)  # 2.5 characters a token, not 4: counts go up
+        after = used.build(conv).input_tokens
+        assert after == make(est).build(conv).input_tokens > before
+        conv.add("assistant", "More.")
+        conv.add("user", "And more?")
+        est.observe(MODEL, 10_000, 5_000)
+        assert used.build(conv).input_tokens == make(est).build(conv).input_tokens

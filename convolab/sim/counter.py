@@ -28,6 +28,7 @@ class SimTokenCounter:
     """Counts tokens exactly as the simulator bills them, memoized per message."""
 
     name = "sim"
+    version = 0  # counts never change
 
     def __init__(self) -> None:
         self._tokenizers: dict[str, Tokenizer] = {}

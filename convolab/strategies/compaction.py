@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from convolab import catalog
 from convolab.model import Conversation, Turn, blocks_of
-from convolab.strategies.base import BaseStrategy, Payload, check_knob
+from convolab.strategies.base import BaseStrategy, Payload, Strategy, check_knob
 from convolab.strategies.summarizing import Summarizing
 
 COMPACT_BETA = "compact-2026-01-12"
@@ -34,7 +34,7 @@ class ServerCompaction(BaseStrategy):
     name: ClassVar[str] = "compaction"
 
     def __init__(self, trigger_tokens: int = 150_000, *, clear_tool_uses: bool = False, keep_tool_uses: int = 3,
-                 pause_after_compaction: bool = False, fallback: BaseStrategy | None = None, **kwargs: Any):
+                 pause_after_compaction: bool = False, fallback: Strategy | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.trigger_tokens = check_knob("trigger_tokens (the API's minimum for compaction)", trigger_tokens,
                                          minimum=MIN_TRIGGER)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convolab import ContextOverflow, Conversation
+from convolab import ConfigurationError, ContextOverflow, Conversation
 from convolab.sim import ManualClock, Simulator
 from convolab.strategies import FullHistory, SlidingWindow, Strategy
 
@@ -141,8 +141,10 @@ def test_state_round_trips():
     t = SlidingWindow(max_turns=3, budget_tokens=900)
     t.load_state(s.state())
     assert t.state() == s.state()
-    with pytest.raises(ValueError, match="belongs to strategy"):
+    with pytest.raises(ConfigurationError, match="belongs to strategy"):
         t.load_state(FullHistory().state())
+    with pytest.raises(ConfigurationError, match="format version 2; this convolab reads version 1"):
+        t.load_state({**s.state(), "version": 2})  # saved by a newer convolab: refused, not misread
 
 
 def test_sliding_build_work_does_not_grow_with_history():
