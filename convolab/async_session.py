@@ -23,18 +23,18 @@ from typing import Any
 
 from convolab.costs import CostTracker
 from convolab.metering import Sender
-from convolab.model import DEFAULT_MODEL, Conversation, Message, unanswered
+from convolab.model import DEFAULT_MODEL, Conversation
 from convolab.sending import acreate_message
 from convolab.steps import arun
 from convolab.stores.base import Store, UsageEvent
 from convolab.strategies.base import Strategy
 from convolab.tokens import TokenCounter
-from convolab.turn import SentTurn, SessionCore
+from convolab.turn import SentTurn, SessionCore, SessionView
 
 __all__ = ["AsyncChatSession", "PersistentAssistant"]
 
 
-class AsyncChatSession:
+class AsyncChatSession(SessionView):
     """A conversation that persists every message before it answers, for ``asyncio``.
 
     The conversation is created (or loaded, and what a crash left settled) by ``await s.open()``
@@ -98,33 +98,7 @@ class AsyncChatSession:
 
         return send
 
-    # -- state (as ChatSession's; what reads the store is awaited) ------------------------------
-    store = property(lambda self: self._core.store)
-    user_id = property(lambda self: self._core.user_id)
-    strategy = property(lambda self: self._core.strategy, doc="The strategy building the next request.")
-    conversation = property(lambda self: self._core.conversation,
-                            doc="The conversation as the strategy sees it (rejected messages left out).")
-    recovered = property(lambda self: self._core.recovered, doc="What opening the conversation settled.")
-    last = property(lambda self: self._core.last, doc="The last ``SentTurn``.")
-    tracker = property(lambda self: self._core.metering.tracker)
-
-    @property
-    def conversation_id(self) -> str:
-        return self._core.conversation.session_id
-
-    @property
-    def daily_budget_usd(self) -> float | None:
-        """The user's daily limit in USD (None: no limit); every request is reserved against it."""
-        return self._core.metering.daily_budget_usd
-
-    @daily_budget_usd.setter
-    def daily_budget_usd(self, value: float | None) -> None:
-        self._core.metering.daily_budget_usd = value
-
-    def unanswered(self) -> list[Message]:
-        """User messages at the end of the history with no reply yet (sent with the next one)."""
-        return unanswered(self._core.conversation.messages)
-
+    # -- what reads the store (the other state is in SessionView) ----------------------------
     async def history(self) -> Conversation:
         """The whole stored conversation, rejected messages included (``Message.rejected``)."""
         return await asyncio.to_thread(self.store.load_conversation, self.conversation_id, user_id=self.user_id)
@@ -136,10 +110,6 @@ class AsyncChatSession:
     async def stats(self) -> dict[str, Any]:
         """``ChatSession.stats``."""
         return self._core.stats(await self.usage())
-
-    def __repr__(self) -> str:
-        return (f"AsyncChatSession(conversation_id={self.conversation_id!r}, user_id={self.user_id!r}, "
-                f"strategy={self.strategy.name!r}, messages={len(self.conversation.messages)})")
 
 
 class PersistentAssistant:

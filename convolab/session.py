@@ -12,18 +12,18 @@ from typing import Any
 
 from convolab.costs import CostTracker
 from convolab.metering import IDEMPOTENCY_HEADER
-from convolab.model import DEFAULT_MODEL, Conversation, Message, unanswered
+from convolab.model import DEFAULT_MODEL, Conversation
 from convolab.sending import create_message
 from convolab.steps import run
 from convolab.stores.base import Store, UsageEvent
 from convolab.strategies.base import Strategy
 from convolab.tokens import TokenCounter
-from convolab.turn import Recovery, SentTurn, SessionCore
+from convolab.turn import Recovery, SentTurn, SessionCore, SessionView
 
 __all__ = ["IDEMPOTENCY_HEADER", "ChatSession", "Recovery", "SentTurn"]
 
 
-class ChatSession:
+class ChatSession(SessionView):
     """A conversation that persists every message before it answers.
 
     ``ChatSession(store=, user_id=, strategy=, client=, system_prompt=, model=, conversation_id=None,
@@ -78,33 +78,7 @@ class ChatSession:
         """Send ``text`` and return the reply's text."""
         return self.send(text).reply
 
-    # -- state -------------------------------------------------------------------------------
-    store = property(lambda self: self._core.store)
-    user_id = property(lambda self: self._core.user_id)
-    strategy = property(lambda self: self._core.strategy, doc="The strategy building the next request.")
-    conversation = property(lambda self: self._core.conversation,
-                            doc="The conversation as the strategy sees it (rejected messages left out).")
-    recovered = property(lambda self: self._core.recovered, doc="What opening the conversation settled.")
-    last = property(lambda self: self._core.last, doc="The last ``SentTurn``.")
-    tracker = property(lambda self: self._core.metering.tracker)
-
-    @property
-    def conversation_id(self) -> str:
-        return self._core.conversation.session_id
-
-    @property
-    def daily_budget_usd(self) -> float | None:
-        """The user's daily limit in USD (None: no limit); every request is reserved against it."""
-        return self._core.metering.daily_budget_usd
-
-    @daily_budget_usd.setter
-    def daily_budget_usd(self, value: float | None) -> None:
-        self._core.metering.daily_budget_usd = value
-
-    def unanswered(self) -> list[Message]:
-        """User messages at the end of the history with no reply yet (sent with the next one)."""
-        return unanswered(self._core.conversation.messages)
-
+    # -- what reads the store (the other state is in SessionView) ----------------------------
     def history(self) -> Conversation:
         """The whole stored conversation, rejected messages included (``Message.rejected``)."""
         return self.store.load_conversation(self.conversation_id, user_id=self.user_id)
@@ -117,7 +91,3 @@ class ChatSession:
     def stats(self) -> dict[str, Any]:
         """Turns, messages, tokens and cost from the ledger, and what the last payload sent and left out."""
         return self._core.stats(self.usage())
-
-    def __repr__(self) -> str:
-        return (f"ChatSession(conversation_id={self.conversation_id!r}, user_id={self.user_id!r}, "
-                f"strategy={self.strategy.name!r}, messages={len(self.conversation.messages)})")

@@ -47,42 +47,47 @@ Step = Call | Send
 Steps = Generator[Step, Any, T]
 
 
+class _Done(Exception):
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _next(steps: Steps[Any], value: Any, error: BaseException | None) -> Step:
+    """The next step, given the last one's result (or exception); ``_Done`` with the result at the end."""
+    try:
+        return steps.send(value) if error is None else steps.throw(error)
+    except StopIteration as stop:
+        raise _Done(stop.value) from None
+
+
 def run(steps: Steps[T], client: Any) -> T:
     """Run ``steps`` here and now; ``client`` is an ``anthropic.Anthropic``."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = steps.send(value) if error is None else steps.throw(error)
-        except StopIteration as stop:
-            return stop.value
-        value, error = None, None
-        try:
-            if isinstance(step, Send):
-                value = step.payload.create(client, extra_headers=step.headers)
-            else:
-                value = step.fn(*step.args, **step.kwargs)
-        except BaseException as e:  # handed to the steps, which decide (and usually re-raise)
-            error = e
+    value, error = None, None
+    try:
+        while True:
+            step = _next(steps, value, error)
+            try:  # a failure is handed to the steps, which decide (and usually re-raise)
+                value, error = (step.payload.create(client, extra_headers=step.headers) if isinstance(step, Send)
+                                else step.fn(*step.args, **step.kwargs)), None
+            except BaseException as e:
+                value, error = None, e
+    except _Done as done:
+        return done.value
 
 
 async def arun(steps: Steps[T], client: Any) -> T:
     """Run ``steps`` on the event loop; ``client`` is an ``anthropic.AsyncAnthropic``."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = steps.send(value) if error is None else steps.throw(error)
-        except StopIteration as stop:
-            return stop.value
-        value, error = None, None
-        try:
-            if isinstance(step, Send):
-                value = await step.payload.acreate(client, extra_headers=step.headers)
-            else:
-                value = await asyncio.to_thread(step.fn, *step.args, **step.kwargs)
-        except BaseException as e:
-            error = e
+    value, error = None, None
+    try:
+        while True:
+            step = _next(steps, value, error)
+            try:
+                value, error = await (step.payload.acreate(client, extra_headers=step.headers) if isinstance(step, Send)
+                                      else asyncio.to_thread(step.fn, *step.args, **step.kwargs)), None
+            except BaseException as e:
+                value, error = None, e
+    except _Done as done:
+        return done.value
 
 
 __all__ = ["Call", "Send", "Step", "Steps", "arun", "call", "run"]

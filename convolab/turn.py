@@ -305,4 +305,40 @@ class SessionCore:
         self.strategy.retract(self.conversation)
 
 
-__all__ = ["Recovery", "SentTurn", "SessionCore", "as_strategy"]
+class SessionView:
+    """What ``ChatSession`` and ``AsyncChatSession`` show of their ``SessionCore`` (``_core``)."""
+
+    _core: SessionCore
+
+    store = property(lambda self: self._core.store)
+    user_id = property(lambda self: self._core.user_id)
+    strategy = property(lambda self: self._core.strategy, doc="The strategy building the next request.")
+    conversation = property(lambda self: self._core.conversation,
+                            doc="The conversation as the strategy sees it (rejected messages left out).")
+    recovered = property(lambda self: self._core.recovered, doc="What opening the conversation settled.")
+    last = property(lambda self: self._core.last, doc="The last ``SentTurn``.")
+    tracker = property(lambda self: self._core.metering.tracker)
+
+    @property
+    def conversation_id(self) -> str:
+        return self._core.conversation.session_id
+
+    @property
+    def daily_budget_usd(self) -> float | None:
+        """The user's daily limit in USD (None: no limit); every request is reserved against it."""
+        return self._core.metering.daily_budget_usd
+
+    @daily_budget_usd.setter
+    def daily_budget_usd(self, value: float | None) -> None:
+        self._core.metering.daily_budget_usd = value
+
+    def unanswered(self) -> list[Message]:
+        """User messages at the end of the history with no reply yet (sent with the next one)."""
+        return unanswered(self._core.conversation.messages)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(conversation_id={self.conversation_id!r}, user_id={self.user_id!r}, "
+                f"strategy={self.strategy.name!r}, messages={len(self.conversation.messages)})")
+
+
+__all__ = ["Recovery", "SentTurn", "SessionCore", "SessionView", "as_strategy"]

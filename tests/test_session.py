@@ -668,3 +668,11 @@ def test_the_evaluation_replays_a_protocol_only_strategy():
     run = replay_sample(synthetic(20, seed=1), strategy, qa=None)
     assert run.side.requests == len(strategy.side_usage) > 0  # its side calls are counted
     assert strategy.retracted == len(run.items)  # every question taken back
+
+
+def test_both_sessions_take_the_same_arguments():
+    import inspect
+
+    assert inspect.signature(ChatSession) == inspect.signature(AsyncChatSession)
+    assert list(inspect.signature(ChatSession.resume).parameters) == list(
+        inspect.signature(AsyncChatSession.resume).parameters)
