@@ -48,10 +48,23 @@ COST_TOLERANCE_USD = 1e-9  # sums of float costs may be off by an ulp; never ref
 def dumps(value: Any, what: str = "value") -> str:
     """JSON text of ``value``, keys in their order; NaN, infinities and non-JSON types raise."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as e:
         raise InvalidConversation(f"{what} cannot be stored as JSON: {e}. Use only str, int, float, bool, "
                                   "None, lists and dicts with string keys.") from None
+    return check_unicode(text, what)
+
+
+def check_unicode(text: str, what: str) -> str:
+    """``text`` if it encodes as UTF-8; a lone surrogate (half of a UTF-16 pair) raises in words."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidConversation(
+            f"{what} holds a lone surrogate {text[e.start]!r} (after {text[max(0, e.start - 20):e.start]!r}), which is not valid "
+            "Unicode and cannot be stored: it usually comes from text decoded with errors='surrogateescape' "
+            "or cut in the middle of an emoji; fix or remove it first") from None
+    return text
 
 
 def loads(text: str | None) -> Any:
@@ -73,7 +86,7 @@ def check_id(value: Any, what: str) -> str:
         raise InvalidConversation(f"{what} must be a non-empty string, got {value!r:.80}")
     if "\x00" in value:
         raise InvalidConversation(f"{what} must not contain NUL characters (\\x00): {value!r:.80}")
-    return value
+    return check_unicode(value, what)
 
 
 def check_text(value: Any, what: str, *, optional: bool = True) -> str | None:
@@ -84,12 +97,17 @@ def check_text(value: Any, what: str, *, optional: bool = True) -> str | None:
     if "\x00" in value:
         raise InvalidConversation(f"{what} must not contain NUL characters (\\x00), which PostgreSQL "
                                   "cannot store in text; remove them first")
-    return value
+    return check_unicode(value, what)
 
 
 def findable(value: Any) -> bool:
-    """Whether an id passed to a read can name a stored record (ids never hold NUL)."""
-    return isinstance(value, str) and bool(value) and "\x00" not in value
+    """Whether an id passed to a read can name a stored record (ids never hold NUL or lone surrogates)."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return False
+    try:
+        return value.isascii() or bool(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
 
 
 def check_count(value: Any, what: str) -> int:

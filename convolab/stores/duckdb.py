@@ -2,7 +2,13 @@
 
 A DuckDB file can be open in one process at a time (even read-only); opening one held by
 another process raises ``StoreLocked``. Within a process every store on the same file shares
-one lock, so threads (and ``asyncio.to_thread``) may share a store or open several.
+one lock, so threads (and ``asyncio.to_thread``) may share a store or open several. A file
+that is not a convolab store (another program's DuckDB database, a SQLite file, garbage, an
+empty file), a damaged one, a folder, or one on a read-only disk raises ``StoreUnreadable``
+naming it and what to do, and is left as it was. Store connections never install or load a
+DuckDB extension by themselves (``CONFIG``), so no file makes them reach for the network; a
+second connection to the same file in this process must use the same settings
+(``duckdb.connect(path, config=CONFIG)``), or use ``store.sql``.
 
 DuckDB is built for scans: it answers point lookups slower than a row store and writes each
 statement with a fixed cost. So the store keeps, per conversation, its owner, next ``seq`` and
@@ -30,7 +36,7 @@ from typing import Any
 
 import duckdb
 
-from convolab.errors import NotFound, StoreLocked
+from convolab.errors import NotFound, StoreLocked, StoreUnreadable
 from convolab.stores._common import MSG_COLS, SQLStore, check_count, findable, message_dict
 from convolab.stores.base import SCHEMA_VERSION_TABLE
 from convolab.stores.migrations import MIGRATIONS
@@ -208,6 +214,84 @@ def _close(con: duckdb.DuckDBPyConnection, shared: _Shared, key: str | None) -> 
             _release(key, shared)
 
 
+# -- opening a file -------------------------------------------------------------------------------
+
+#: Settings of every store connection: DuckDB never installs or loads an extension by itself, so
+#: opening a foreign file (a SQLite database named x.duckdb) never reaches for the network.
+CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+_ELSEWHERE = "pass another path (--db or CONVOLAB_DB on the command line), or a new path to start an empty store"
+
+
+def _make_parent(path: str) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError as e:
+        raise StoreUnreadable(f"cannot create the folder of DuckDB database {path}: {e.strerror}. "
+                              f"{_ELSEWHERE}.") from None
+
+
+def _connect(path: str, key: str | None) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(key or path, config=CONFIG)
+    except duckdb.Error as e:
+        if "Could not set lock" not in str(e):
+            raise _unreadable(path, e) from None
+        detail = str(e).split("Conflicting lock is held in", 1)[-1].split(". See also")[0].strip()
+        raise StoreLocked(
+            f"DuckDB database {path} is locked by another process ({detail}). A DuckDB file can be open "
+            "in one process at a time, even read-only: close the other process (a notebook kernel or "
+            "another convolab run) and try again, or use PostgresStore when several processes must share "
+            "conversations (see docs/postgres.md).") from None
+
+
+def _unreadable(path: str, error: duckdb.Error) -> StoreUnreadable:
+    """``StoreUnreadable`` for a file DuckDB could not open, saying why in words and what to do."""
+    text = str(error)
+    if os.path.isdir(path):
+        why = f"is a folder, not a database file: pass a file path such as {os.path.join(path, 'convolab.duckdb')}"
+    elif "Read-only file system" in text or "Permission denied" in text:
+        reason = "is on a read-only file system" if "Read-only" in text else "may not be written by this user"
+        why = (f"{reason}, and a store writes every message: copy it to a writable folder and open the copy, "
+               f"or {_ELSEWHERE}")
+    elif _header(path).startswith(b"SQLite format 3"):
+        why = f"is a SQLite database, not a DuckDB one: {_ELSEWHERE}"
+    elif "not a valid DuckDB database" in text:
+        what = "is empty (0 bytes)" if _size_of(path) == 0 else "is not a DuckDB database"
+        why = f"{what}: {_ELSEWHERE} (convolab never overwrites a file it did not make)"
+    else:
+        detail = text.split("Error: ", 1)[-1].strip()
+        why = (f"is damaged (truncated or corrupt; DuckDB says: {detail}): restore it from a backup, or "
+               f"{_ELSEWHERE}")
+    return StoreUnreadable(f"cannot open DuckDB database {path} as a convolab store: it {why}.")
+
+
+def _header(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16)
+    except OSError:
+        return b""
+
+
+def _size_of(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def _check_ours(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """A DuckDB file with tables but no ``convolab_schema`` belongs to something else: leave it alone."""
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        "ORDER BY table_name").fetchall()]
+    if tables and SCHEMA_VERSION_TABLE not in tables:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreUnreadable(f"cannot open DuckDB database {path} as a convolab store: it is a DuckDB database "
+                              f"of something else (tables {shown}; no {SCHEMA_VERSION_TABLE} table), and convolab "
+                              f"leaves it as it is: {_ELSEWHERE}.")
+
+
 class DuckDBStore(SQLStore):
     """Conversations, messages, summaries, strategy state and the usage ledger in DuckDB.
 
@@ -223,27 +307,21 @@ class DuckDBStore(SQLStore):
         memory = path == ":memory:" or path.startswith(":memory:")
         if not memory:
             path = os.path.abspath(os.path.expanduser(path))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            _make_parent(path)
         self.path = path
         self._key = None if memory else os.path.realpath(path)  # one file, one key, whatever the path
-        try:
-            con = duckdb.connect(self._key or path)
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower():
-                raise
-            detail = str(e).split("Conflicting lock is held in", 1)[-1].split(". See also")[0].strip()
-            raise StoreLocked(
-                f"DuckDB database {path} is locked by another process ({detail}). A DuckDB file can be open "
-                "in one process at a time, even read-only: close the other process (a notebook kernel or "
-                "another convolab run) and try again, or use PostgresStore when several processes must share "
-                "conversations (see docs/postgres.md).") from None
+        con = _connect(path, self._key)
         self._shared = _acquire(self._key)
         self._con = con
         self._finalizer = weakref.finalize(self, _close, con, self._shared, self._key)
         try:
             with self._shared.lock:
                 con.execute("SET TimeZone = 'UTC'")
+                _check_ours(con, path)
                 MIGRATIONS.apply(MigrationDB(con))
+        except duckdb.Error as e:
+            self._finalizer()
+            raise _unreadable(path, e) from None
         except BaseException:
             self._finalizer()
             raise
