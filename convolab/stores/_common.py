@@ -224,6 +224,10 @@ class SQLStore:
         tx.run("UPDATE conversations SET last_updated = greatest(last_updated, ?) WHERE id = ?",
                [row[8], conversation_id])
 
+    def _message_rows(self, tx: Tx, where: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """``MSG_COLS`` rows of ``messages WHERE <where>`` (a backend may read them its faster way)."""
+        return tx.all(f"SELECT {MSG_COLS} FROM messages WHERE {where}", params)
+
     def _lock_user(self, tx: Tx, user_id: str) -> None:
         """Serialize budget checks of one user until the transaction ends."""
 
@@ -345,8 +349,7 @@ class SQLStore:
         check_count(limit, "limit")
         with self._read() as tx:
             self._own(tx, conversation_id, user_id)
-            rows = tx.all(f"SELECT {MSG_COLS} FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
-                          [conversation_id, limit])
+            rows = self._message_rows(tx, "conversation_id = ? ORDER BY seq DESC LIMIT ?", [conversation_id, limit])
         return [message_dict(r) for r in reversed(rows)]
 
     def get_messages(self, conversation_id: str, *, user_id: str, after_seq: int = -1,
@@ -354,14 +357,14 @@ class SQLStore:
         """Messages with ``seq > after_seq``, oldest first, at most ``limit``."""
         if isinstance(after_seq, bool) or not isinstance(after_seq, int):
             raise InvalidConversation(f"after_seq must be an integer, got {after_seq!r}")
-        sql = f"SELECT {MSG_COLS} FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq"
+        where = "conversation_id = ? AND seq > ? ORDER BY seq"
         params: list[Any] = [conversation_id, after_seq]
         if limit is not None:
-            sql += " LIMIT ?"
+            where += " LIMIT ?"
             params.append(check_count(limit, "limit"))
         with self._read() as tx:
             self._own(tx, conversation_id, user_id)
-            rows = tx.all(sql, params)
+            rows = self._message_rows(tx, where, params)
         return [message_dict(r) for r in rows]
 
     def load_conversation(self, conversation_id: str, *, user_id: str) -> Conversation:
@@ -371,8 +374,7 @@ class SQLStore:
             self._sync(tx)
             conv = conversation_record(tx.one(f"SELECT {CONV_COLS} FROM conversations WHERE id = ?",
                                               [conversation_id]), 0)
-            rows = tx.all(f"SELECT {MSG_COLS} FROM messages WHERE conversation_id = ? ORDER BY seq",
-                          [conversation_id])
+            rows = self._message_rows(tx, "conversation_id = ? ORDER BY seq", [conversation_id])
         return Conversation(session_id=conv.id, system_prompt=conv.system_prompt, model=conv.model, tools=conv.tools,
                             messages=[message_obj(r) for r in rows], created_at=conv.created_at,
                             last_updated=conv.last_updated, metadata=conv.metadata)

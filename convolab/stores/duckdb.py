@@ -17,6 +17,13 @@ process is the file's only writer), appends a message with one statement, and wr
 conversation's ``last_updated`` lazily: before any read of conversations, on ``sql()`` and on
 ``close()``. After a hard kill ``last_updated`` may lag; messages are never lost.
 
+Reading one conversation costs DuckDB a scan of every block of rows (row group, 122,880 rows)
+that may hold it. Messages written turn by turn interleave conversations, so ``compact()``
+rewrites the table in conversation order, and ``close()`` does it by itself once enough
+messages arrived since the last time: a conversation's first read then scans one row group.
+Messages are read with ``created_at`` as epoch microseconds (DuckDB's conversion of TIMESTAMPTZ
+to Python datetimes costs ~10 us a value). Measured against SQLite in ``docs/results.md``.
+
 ``store.sql("SELECT ...", params=[...])`` returns a DuckDB relation (``.pl()`` gives polars) for
 notebooks; a statement that writes clears the caches.
 """
@@ -24,6 +31,7 @@ notebooks; a statement that writes clears the caches.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import weakref
@@ -31,15 +39,27 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from convolab.errors import NotFound, StoreLocked, StoreUnreadable
-from convolab.stores._common import MSG_COLS, SQLStore, check_count, findable, message_dict
+from convolab.errors import NotFound
+from convolab.stores._common import MSG_COLS, SQLStore, Tx, check_count, findable, message_dict
+from convolab.stores._duckdb_file import (
+    CONFIG,
+    check_ours,
+    compact_messages,
+    configure,
+    connect,
+    make_parent,
+    unordered,
+    unreadable,
+)
 from convolab.stores.base import SCHEMA_VERSION_TABLE
 from convolab.stores.migrations import MIGRATIONS
+
+__all__ = ["COMPACT_MIN_ROWS", "COMPACT_SHARE", "CONFIG", "DuckDBStore", "MigrationDB"]
 
 
 class MigrationDB:
@@ -76,6 +96,28 @@ TAIL = 64  # newest messages kept per conversation
 TAIL_ENTRY_BYTES = 4 << 20  # a conversation whose tail is bigger is not kept
 TAIL_TOTAL_BYTES = 64 << 20
 MAX_CONVERSATIONS = 4096
+
+log = logging.getLogger("convolab")
+
+#: ``close()`` compacts (``DuckDBStore.compact``) once at least this many messages, and this
+#: share of them, were written since the last compaction (one DuckDB row group: below that a
+#: read touches one block anyway).
+COMPACT_MIN_ROWS = 122_880
+COMPACT_SHARE = 0.1
+
+
+# -- reading messages fast -------------------------------------------------------------------------
+
+#: ``MSG_COLS`` as this store reads them: ``created_at`` as microseconds since the epoch. DuckDB
+#: takes ~10 us to turn a TIMESTAMPTZ into a Python datetime; ``_timed`` takes well under 1 us.
+_COLS = MSG_COLS.split(", ")
+_AT = _COLS.index("created_at")
+_MSG_READ = ", ".join("epoch_us(created_at)" if c == "created_at" else c for c in _COLS)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _timed(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (*row[:_AT], _EPOCH + timedelta(microseconds=row[_AT]), *row[_AT + 1:])
 
 
 def _size(row: tuple[Any, ...]) -> int:
@@ -148,11 +190,11 @@ class _Shared:
         if entry is None:
             return
         if entry.tail is not None and (not entry.tail or entry.tail[-1][1] + 1 == rows[0][1]):
-            tail = entry.tail + rows
+            tail, nbytes = entry.tail + rows, entry.nbytes + sum(_size(r) for r in rows)
             if len(tail) <= TAIL:
-                self.set_tail(entry, tail, entry.complete, entry.nbytes + sum(_size(r) for r in rows))
-            else:
-                self.set_tail(entry, tail[-TAIL:], False)
+                self.set_tail(entry, tail, entry.complete, nbytes)
+            else:  # the oldest leave the tail
+                self.set_tail(entry, tail[-TAIL:], False, nbytes - sum(_size(r) for r in tail[:-TAIL]))
         else:
             self.set_tail(entry, None, False)
         entry.next_seq = next_seq
@@ -214,86 +256,11 @@ def _close(con: duckdb.DuckDBPyConnection, shared: _Shared, key: str | None) -> 
             _release(key, shared)
 
 
-# -- opening a file -------------------------------------------------------------------------------
-
-#: Settings of every store connection: DuckDB never installs or loads an extension by itself, so
-#: opening a foreign file (a SQLite database named x.duckdb) never reaches for the network.
-CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-_ELSEWHERE = "pass another path (--db or CONVOLAB_DB on the command line), or a new path to start an empty store"
-
-
-def _make_parent(path: str) -> None:
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    except OSError as e:
-        raise StoreUnreadable(f"cannot create the folder of DuckDB database {path}: {e.strerror}. "
-                              f"{_ELSEWHERE}.") from None
-
-
-def _connect(path: str, key: str | None) -> duckdb.DuckDBPyConnection:
-    try:
-        return duckdb.connect(key or path, config=CONFIG)
-    except duckdb.Error as e:
-        if "Could not set lock" not in str(e):
-            raise _unreadable(path, e) from None
-        detail = str(e).split("Conflicting lock is held in", 1)[-1].split(". See also")[0].strip()
-        raise StoreLocked(
-            f"DuckDB database {path} is locked by another process ({detail}). A DuckDB file can be open "
-            "in one process at a time, even read-only: close the other process (a notebook kernel or "
-            "another convolab run) and try again, or use PostgresStore when several processes must share "
-            "conversations (see docs/postgres.md).") from None
-
-
-def _unreadable(path: str, error: duckdb.Error) -> StoreUnreadable:
-    """``StoreUnreadable`` for a file DuckDB could not open, saying why in words and what to do."""
-    text = str(error)
-    if os.path.isdir(path):
-        why = f"is a folder, not a database file: pass a file path such as {os.path.join(path, 'convolab.duckdb')}"
-    elif "Read-only file system" in text or "Permission denied" in text:
-        reason = "is on a read-only file system" if "Read-only" in text else "may not be written by this user"
-        why = (f"{reason}, and a store writes every message: copy it to a writable folder and open the copy, "
-               f"or {_ELSEWHERE}")
-    elif _header(path).startswith(b"SQLite format 3"):
-        why = f"is a SQLite database, not a DuckDB one: {_ELSEWHERE}"
-    elif "not a valid DuckDB database" in text:
-        what = "is empty (0 bytes)" if _size_of(path) == 0 else "is not a DuckDB database"
-        why = f"{what}: {_ELSEWHERE} (convolab never overwrites a file it did not make)"
-    else:
-        detail = text.split("Error: ", 1)[-1].strip()
-        why = (f"is damaged (truncated or corrupt; DuckDB says: {detail}): restore it from a backup, or "
-               f"{_ELSEWHERE}")
-    return StoreUnreadable(f"cannot open DuckDB database {path} as a convolab store: it {why}.")
-
-
-def _header(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(16)
-    except OSError:
-        return b""
-
-
-def _size_of(path: str) -> int | None:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return None
-
-
-def _check_ours(con: duckdb.DuckDBPyConnection, path: str) -> None:
-    """A DuckDB file with tables but no ``convolab_schema`` belongs to something else: leave it alone."""
-    tables = [r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
-        "ORDER BY table_name").fetchall()]
-    if tables and SCHEMA_VERSION_TABLE not in tables:
-        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
-        raise StoreUnreadable(f"cannot open DuckDB database {path} as a convolab store: it is a DuckDB database "
-                              f"of something else (tables {shown}; no {SCHEMA_VERSION_TABLE} table), and convolab "
-                              f"leaves it as it is: {_ELSEWHERE}.")
-
-
 class DuckDBStore(SQLStore):
     """Conversations, messages, summaries, strategy state and the usage ledger in DuckDB.
+
+    ``path`` is a file (created with its folder when missing) or ``":memory:"``;
+    ``compact_on_close=False`` leaves the rows in the order they were written (see ``compact``).
 
     >>> with DuckDBStore() as store:
     ...     cid = store.create_conversation("ada", "You are terse.")
@@ -302,26 +269,27 @@ class DuckDBStore(SQLStore):
     ['Hi!']
     """
 
-    def __init__(self, path: str | os.PathLike[str] = ":memory:"):
+    def __init__(self, path: str | os.PathLike[str] = ":memory:", *, compact_on_close: bool = True):
         path = os.fspath(path)
+        self._compact_on_close = compact_on_close
         memory = path == ":memory:" or path.startswith(":memory:")
         if not memory:
             path = os.path.abspath(os.path.expanduser(path))
-            _make_parent(path)
+            make_parent(path)
         self.path = path
         self._key = None if memory else os.path.realpath(path)  # one file, one key, whatever the path
-        con = _connect(path, self._key)
+        con = connect(path, self._key)
         self._shared = _acquire(self._key)
         self._con = con
         self._finalizer = weakref.finalize(self, _close, con, self._shared, self._key)
         try:
             with self._shared.lock:
-                con.execute("SET TimeZone = 'UTC'")
-                _check_ours(con, path)
+                configure(con)
+                check_ours(con, path)
                 MIGRATIONS.apply(MigrationDB(con))
         except duckdb.Error as e:
             self._finalizer()
-            raise _unreadable(path, e) from None
+            raise unreadable(path, e) from None
         except BaseException:
             self._finalizer()
             raise
@@ -385,6 +353,9 @@ class DuckDBStore(SQLStore):
         tx.next[conversation_id] = seq + 1
         return seq
 
+    def _message_rows(self, tx: Tx, where: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return [_timed(r) for r in tx.all(f"SELECT {_MSG_READ} FROM messages WHERE {where}", params)]
+
     def _appended(self, tx: _Tx, conversation_id: str, row: tuple[Any, ...]) -> None:
         tx.rows.setdefault(conversation_id, []).append(row)
 
@@ -418,8 +389,7 @@ class DuckDBStore(SQLStore):
             entry = self._own(tx, conversation_id, user_id)
             if entry.tail is None or (len(entry.tail) < limit and not entry.complete):
                 want = max(limit, TAIL)
-                rows = tx.all(f"SELECT {MSG_COLS} FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
-                              [conversation_id, want])[::-1]
+                rows = self._message_rows(tx, "conversation_id = ? ORDER BY seq DESC LIMIT ?", [conversation_id, want])[::-1]
                 self._shared.set_tail(entry, rows[-TAIL:], len(rows) < want and len(rows) <= TAIL)
                 entry.next_seq = rows[-1][1] + 1 if rows else 0
             else:
@@ -449,7 +419,7 @@ class DuckDBStore(SQLStore):
             self._check_open()
             _flush(self._con, self._shared)
             cursor = self._con.cursor()
-            cursor.execute("SET TimeZone = 'UTC'")
+            configure(cursor)
             try:
                 return cursor.sql(query, params=params)
             finally:
@@ -460,6 +430,32 @@ class DuckDBStore(SQLStore):
         with self._read() as tx:
             return int(tx.one(f"SELECT count(*) FROM {SCHEMA_VERSION_TABLE}")[0])
 
+    def compact(self) -> int:
+        """Rewrite the messages in conversation order (one transaction); returns how many.
+
+        DuckDB stores rows in the order they were written and skips a block of rows (a row
+        group) only when its minimum and maximum rule a conversation out. Conversations written
+        turn by turn interleave, so reading one touches every block; after compacting, one.
+        ``close()`` compacts by itself once enough messages were written since the last time
+        (``COMPACT_MIN_ROWS`` and ``COMPACT_SHARE``); reads are correct either way. It takes
+        seconds per million messages and holds the store meanwhile.
+        """
+        with self._shared.lock:
+            self._check_open()
+            _flush(self._con, self._shared)
+            return compact_messages(self._con)
+
     def close(self) -> None:
-        """Write what is pending and close the connection (a second call does nothing)."""
+        """Write what is pending, compact if due (see ``compact``) and close the connection
+        (a second call does nothing)."""
+        if self._compact_on_close and self._key is not None and self._finalizer.alive:
+            with self._shared.lock:
+                try:
+                    total, new = unordered(self._con)
+                    if new >= max(COMPACT_MIN_ROWS, COMPACT_SHARE * total):
+                        log.info("convolab: compacting %s (%d of %d messages not in conversation order)",
+                                 self.path, new, total)
+                        compact_messages(self._con)
+                except duckdb.Error as e:  # the data is safe either way; reads are only slower
+                    log.warning("convolab: could not compact %s (%s); closing without it", self.path, e)
         self._finalizer()

@@ -4,6 +4,7 @@ its in-memory caches."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from convolab import InvalidConversation, Message, NotFound, StoreLocked, StoreUnreadable
 from convolab.stores import DuckDBStore
 from convolab.stores import duckdb as duck
+from convolab.stores._duckdb_file import unordered
 
 
 def test_a_file_held_by_another_process_raises_store_locked(tmp_path):
@@ -309,3 +311,75 @@ def test_cached_reads_always_match_the_database(small_cache, ops):
             seqs = [m["seq"] for m in store.get_messages(cid, user_id="ada")]
             assert seqs == list(range(len(seqs)))
             assert store.get_recent_messages(cid, 9, user_id="ada") == store.get_messages(cid, user_id="ada")[-9:]
+
+
+# -- rows in conversation order -------------------------------------------------------------------
+
+def _interleaved(store: DuckDBStore, conversations: int, per: int) -> list[str]:
+    cids = [store.create_conversation("ada", "s") for _ in range(conversations)]
+    for k in range(per):
+        for cid in cids:
+            store.append_message(cid, "user" if k % 2 == 0 else "assistant", f"{cid[:4]} {k}", user_id="ada")
+    return cids
+
+
+def _order(store: DuckDBStore) -> list[tuple[str, int]]:
+    return store.sql("SELECT conversation_id, seq FROM messages ORDER BY rowid").fetchall()
+
+
+def test_compact_rewrites_messages_in_conversation_order_and_keeps_everything(tmp_path):
+    with DuckDBStore(tmp_path / "c.duckdb") as store:
+        cids = _interleaved(store, 4, 6)
+        store.finish_turn(cids[0], [Message("user", "q", id="fixed")], user_id="ada")
+        before = {cid: store.get_messages(cid, user_id="ada") for cid in cids}
+        assert _order(store) != sorted(_order(store))
+        assert store.compact() == 25
+        assert _order(store) == sorted(_order(store))
+        assert {cid: store.get_messages(cid, user_id="ada") for cid in cids} == before
+        assert unordered(store._con) == (25, 0)
+        # the constraints came along: a seq or a message id cannot be stored twice
+        for values in ("(?, 'other', 0, 'user', '\"x\"', now())", "(?, 'fixed', 99, 'user', '\"x\"', now())"):
+            with pytest.raises(duckdb.ConstraintException):
+                store.sql(f"INSERT INTO messages (conversation_id, id, seq, role, content, created_at) VALUES {values}",
+                          params=[cids[0]])
+        assert store.append_message(cids[1], "user", "after", user_id="ada")["seq"] == 6
+        assert unordered(store._con) == (26, 1)
+
+
+def test_close_compacts_once_enough_messages_arrived(tmp_path, monkeypatch):
+    monkeypatch.setattr(duck, "COMPACT_MIN_ROWS", 20)
+    path = tmp_path / "auto.duckdb"
+    with DuckDBStore(path) as store:
+        _interleaved(store, 3, 5)  # 15 rows: below the minimum
+    with DuckDBStore(path) as store:
+        assert unordered(store._con) == (15, 15)
+        _interleaved(store, 2, 4)  # 23 rows, 23 written since the last compaction
+    with DuckDBStore(path) as store:
+        assert unordered(store._con) == (23, 0) and _order(store) == sorted(_order(store))
+        _interleaved(store, 1, 21)  # 21 new rows
+    with DuckDBStore(path, compact_on_close=False) as store:
+        assert unordered(store._con) == (44, 0)  # compacted at the last close
+        _interleaved(store, 1, 30)
+    with DuckDBStore(path) as store:
+        assert unordered(store._con) == (74, 30)  # compact_on_close=False: left as written
+
+
+@pytest.mark.slow
+def test_after_compaction_a_conversation_is_read_from_one_row_group(tmp_path):
+    """The point of compacting: DuckDB skips every block of rows but the conversation's."""
+    with DuckDBStore(tmp_path / "big.duckdb") as store:
+        store.sql("INSERT INTO conversations (id, user_id, system_prompt) SELECT 'c' || lpad(i::TEXT, 5, '0'), "
+                  "'ada', '\"s\"' FROM range(1500) t(i)")
+        store.sql("INSERT INTO messages (conversation_id, id, seq, role, content, created_at) SELECT "
+                  "'c' || lpad(c::TEXT, 5, '0'), uuid()::TEXT, s, 'user', '\"hello\"', now() "
+                  "FROM range(200) a(s), range(1500) b(c) ORDER BY s, c")
+
+        def row_groups(cid: str) -> tuple[int, int]:
+            plan = store.sql("EXPLAIN ANALYZE SELECT seq FROM messages WHERE conversation_id = ?", params=[cid])
+            scanned = re.findall(r"Row Groups Scanned: (\d+) / (\d+)", plan.fetchall()[0][1])
+            return int(scanned[0][0]), int(scanned[0][1])
+
+        assert row_groups("c00777")[0] >= 2  # as written, the conversation is in every row group
+        store.compact()
+        assert row_groups("c00777") == (1, 3)
+        assert [m["seq"] for m in store.get_recent_messages("c00777", 3, user_id="ada")] == [197, 198, 199]
