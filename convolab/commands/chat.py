@@ -8,6 +8,9 @@ so neither loses one.
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -152,6 +155,21 @@ class Chat:
         return "your message is stored and will not be sent again"
 
 
+@contextmanager
+def _ctrl_c_to_this_thread() -> Iterator[None]:
+    """Threads started inside (DuckDB's workers) never take SIGINT, so Ctrl-C reaches the main
+    thread and interrupts the line it is reading (taken by a worker, it would leave ``input()``
+    waiting for Enter)."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: Ctrl-C is delivered differently there
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def read_line() -> str | None:
     """The next line typed, or None at Ctrl-D (end of input); Ctrl-C cancels the line (gives '')."""
     try:
@@ -214,7 +232,8 @@ def _start(strategy_name: str, budget_tokens: int, model: str, system_prompt: st
     from convolab.session import ChatSession
     from convolab.strategies.registry import make_strategy
 
-    store = open_store(db)
+    with _ctrl_c_to_this_thread():
+        store = open_store(db)
     try:
         strategy = make_strategy(strategy_name, budget_tokens=budget_tokens)
         if resume_id:
