@@ -2,9 +2,10 @@
 same run), then prints the one summary line the Evaluation issue asks for:
 
     ratios: build_vs_langchain_trim=... append_vs_sqlitesession=... recent30_vs_sqlitesession=...
-            replay_turns_per_s=...
+            replay_turns_per_s=... resume_vs_sqlitesession=...
 
-Ratios above 1 mean convolab is better for the first, worse for the next two. Each script
+Ratios above 1 mean convolab is better for the first, worse for the store ratios (DuckDBStore's
+p50 over SQLiteSession's: append, the first last-30 fetch, resume). Each script
 reports its figures on a line ``result: key=value ...``; a missing figure prints as ``n/a``.
 Run: ``make bench`` (or ``.venv/bin/python benchmarks/run_all.py [--quick]``).
 """
@@ -16,8 +17,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-KEYS = ("build_vs_langchain_trim", "append_vs_sqlitesession", "recent30_vs_sqlitesession", "replay_turns_per_s")
-QUICK = {"bench_stores.py": ["--messages", "100000", "--runs", "100"]}
+KEYS = ("build_vs_langchain_trim", "append_vs_sqlitesession", "recent30_vs_sqlitesession", "replay_turns_per_s",
+        "resume_vs_sqlitesession")
+QUICK = {"bench_stores.py": ["--messages", "100000", "--runs", "100", "--rounds", "2"]}
 
 
 def main() -> int:

@@ -9,6 +9,7 @@
     ├── ContextOverflow       the newest turn alone cannot fit the budget or the window
     ├── BudgetExceeded        a request would push a user's daily spend past the limit
     ├── StoreLocked           a database file is held by another process
+    ├── StoreUnreadable       a database file that cannot be opened or written as a convolab store
     └── ConfigurationError    a missing optional dependency or a bad setting (a strategy knob,
                               max_tokens past the model's limit, a strategy state of another version)
 
@@ -106,6 +107,10 @@ class BudgetExceeded(ConvolabError):
 
 class StoreLocked(ConvolabError):
     """A database file is locked by another process."""
+
+
+class StoreUnreadable(ConvolabError):
+    """A database file that is not a convolab store, is damaged, or cannot be written."""
 
 
 class ConfigurationError(ConvolabError, ValueError):

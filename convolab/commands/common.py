@@ -1,4 +1,8 @@
-"""What the commands share: the default database, opening it, one-line errors."""
+"""What the commands share: the default database, opening it, one-line errors.
+
+Command modules import only click and this module at import time, so ``convolab --help``
+(which reads every command's help) starts without the SDK or polars.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,16 @@ from pathlib import Path
 import click
 
 from convolab.errors import ConvolabError
+
+#: How each command's --help describes what happens when the store cannot be used.
+STORE_ERRORS = ("A --db file that is not a convolab store, is damaged, is a folder, is on a read-only disk or "
+                "is held by another process: one line naming it and what to do, exit code 2.")
+
+
+class InputError(click.ClickException):
+    """A bad argument or an unusable file, reported as one line (``Error: ...``) with exit code 2."""
+
+    exit_code = 2
 
 
 def default_db() -> str:
@@ -19,10 +33,16 @@ db_option = click.option("--db", "db", default=default_db, show_default="$CONVOL
                          help="DuckDB file of the embedded store.")
 
 
-def open_store(path: str):
+def open_store(path: str, *, create: bool = True):
+    """The ``DuckDBStore`` at ``path``; ``create=False`` refuses a missing file instead of making one.
+
+    Every store error (``StoreUnreadable``, ``StoreLocked``, a newer schema) is ``InputError``."""
     from convolab.stores.duckdb import DuckDBStore
 
+    if not create and not os.path.exists(path):
+        raise InputError(f"no database at {path}: nothing has been recorded there (convolab chat --db {path} "
+                         "creates it); check the path, --db or CONVOLAB_DB")
     try:
         return DuckDBStore(path)
     except ConvolabError as e:
-        raise click.UsageError(str(e)) from None
+        raise InputError(str(e)) from None

@@ -9,8 +9,11 @@ a map from each dialogue id to the message holding it), so one harness runs both
     True
 
 ``load_locomo(path)`` reads the benchmark's JSON; ``write_locomo_json(samples, path)`` writes
-that format (the synthetic generator's output included). Formats, mapping rules and the
-LoCoMo license are in ``docs/datasets.md``.
+that format (the synthetic generator's output included). ``load_longmemeval(path)`` (or
+``iter_longmemeval``, one instance at a time) reads LongMemEval's files into the same records,
+one ``Sample`` per question; ``longmemeval_records`` generates instances in that format and
+``write_longmemeval_json`` writes them. Formats, mapping rules, where to download the data and
+the licenses are in ``docs/datasets.md``.
 """
 
 from convolab.datasets.locomo import (
@@ -23,6 +26,12 @@ from convolab.datasets.locomo import (
     parse_sample,
     write_locomo_json,
 )
+from convolab.datasets.longmemeval import (
+    iter_longmemeval,
+    load_longmemeval,
+    write_longmemeval_json,
+)
+from convolab.datasets.longmemeval_synthetic import longmemeval_records
 from convolab.datasets.records import CATEGORY_NAMES, PlantedFact, QAItem, Sample, SessionInfo
 from convolab.datasets.synthetic import TOOLS, synthetic, synthetic_record
 
@@ -36,11 +45,15 @@ __all__ = [
     "Sample",
     "SessionInfo",
     "format_locomo_date",
+    "iter_longmemeval",
     "load_locomo",
+    "load_longmemeval",
+    "longmemeval_records",
     "parse_locomo",
     "parse_locomo_date",
     "parse_sample",
     "synthetic",
     "synthetic_record",
     "write_locomo_json",
+    "write_longmemeval_json",
 ]

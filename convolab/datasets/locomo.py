@@ -29,11 +29,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from convolab.datasets.records import PlantedFact, QAItem, Sample, SessionInfo
+from convolab.datasets.records import PlantedFact, QAItem, Sample
+from convolab.datasets.runs import MESSAGE_SPACING, MessageRuns
 from convolab.errors import InvalidConversation
 from convolab.model import DEFAULT_MODEL, Conversation
 
@@ -44,9 +45,6 @@ __all__ = ["MESSAGE_SPACING", "SYSTEM_PROMPT", "format_locomo_date", "load_locom
 SYSTEM_PROMPT = ("You are {speaker_b}, in a long-running chat with {speaker_a} that spans several "
                  "sessions. Each message starts with its speaker's name; the first message of each "
                  "session starts with that session's date and time in brackets.")
-
-#: How far apart the messages of one session are placed in time.
-MESSAGE_SPACING = timedelta(seconds=10)
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December")
@@ -169,7 +167,7 @@ def parse_sample(record: Any, *, where: str = "sample", system_prompt: str = SYS
                   facts=_facts(record.get("convolab_facts"), where), raw=record)
 
 
-class _Builder:
+class _Builder(MessageRuns):
     """Turns sessions of dialogue turns into messages, merging each run of one speaker.
 
     A run may cross a session boundary; the date line then sits inside the message, right
@@ -178,16 +176,11 @@ class _Builder:
     """
 
     def __init__(self, sample_id: str, a: str, b: str, where: str, conversation: Conversation):
-        self.sample_id, self.a, self.b, self.where = sample_id, a, b, where
-        self.conversation = conversation
-        self.dia_index: dict[str, str] = {}
-        self.dia_text: dict[str, str] = {}
-        self.run: list[tuple[str, str, int]] = []  # (dia_id, text in the message, session) of one speaker
-        self.run_speaker: str | None = None
-        self.info: dict[int, tuple[datetime, str, list[str], list[str]]] = {}  # n -> dt, text, msg ids, dia ids
+        super().__init__(sample_id, conversation)
+        self.a, self.b, self.where = a, b, where
 
     def session(self, n: int, dt: datetime, date_text: str, turns: list[Any]) -> None:
-        self.info[n] = (dt, date_text, [], [])
+        self.start_session(n, dt, date_text)
         header = f"[{date_text}]\n"  # goes before the session's first text
         pending: tuple[str, str] | None = None  # (tool_use id, dia_id) awaiting its result
         for k, turn in enumerate(turns):
@@ -202,8 +195,8 @@ class _Builder:
                 raise InvalidConversation(f"{where}.dia_id: {dia_id!r} is empty or used by an earlier turn")
             rendered = f"{speaker}: {_turn_text(turn, where)}"
             if not self.conversation.messages and not self.run and speaker == self.b:
-                self._add("user", f"{header}({self.b} speaks first.)", f"{self.sample_id}:session_{n}:opener",
-                          [], None, [n])
+                self.add("user", f"{header}({self.b} speaks first.)", f"{self.sample_id}:session_{n}:opener",
+                         [], None, [n])
                 header = ""
             result = turn.get("convolab_tool_result")
             if pending is not None:
@@ -211,24 +204,15 @@ class _Builder:
                 pending = None
             elif result is not None:
                 raise InvalidConversation(f"{where}.convolab_tool_result: no tool call in the turn before")
-            if self.run and speaker != self.run_speaker:
-                self._flush(None)
-            self.run_speaker = speaker
-            self.run.append((dia_id, header + rendered, n))
+            self.turn(n, speaker, "user" if speaker == self.a else "assistant", dia_id, rendered, header + rendered)
             header = ""
-            self.dia_text[dia_id] = rendered
-            self.info[n][3].append(dia_id)
             if (use := turn.get("convolab_tool_use")) is not None:
                 block = self._tool_use(use, speaker, where)
-                self._flush(block)
+                self.flush(block)
                 pending = (block["id"], dia_id)
         if pending is not None:
             raise InvalidConversation(f"{self.where}: conversation.session_{n}: the tool call in turn "
                                       f"{pending[1]} has no turn with its convolab_tool_result after it")
-
-    def finish(self) -> list[SessionInfo]:
-        self._flush(None)
-        return [SessionInfo(n, dt, text, ids, dia) for n, (dt, text, ids, dia) in self.info.items()]
 
     def _tool_use(self, use: Any, speaker: str, where: str) -> dict[str, Any]:
         field = f"{where}.convolab_tool_use"
@@ -253,32 +237,7 @@ class _Builder:
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id, "content": content}
         if result.get("is_error"):
             block["is_error"] = True
-        self._add("user", [block], f"{self.sample_id}:{call_dia}:tool_result", [], None, [n])
-
-    def _flush(self, tool_use: dict[str, Any] | None) -> None:
-        if not self.run:
-            return
-        dia_ids = [d for d, _, _ in self.run]
-        text = "\n\n".join(t for _, t, _ in self.run)
-        content: Any = text if tool_use is None else [{"type": "text", "text": text}, tool_use]
-        role = "user" if self.run_speaker == self.a else "assistant"
-        self._add(role, content, f"{self.sample_id}:{dia_ids[0]}", dia_ids, self.run_speaker,
-                  list(dict.fromkeys(n for _, _, n in self.run)))
-        self.run, self.run_speaker = [], None
-
-    def _add(self, role: str, content: Any, msg_id: str, dia_ids: list[str], speaker: str | None,
-             sessions: list[int]) -> None:
-        """Append a message; it is timed by the last session it holds text of."""
-        dt, _, ids, _ = self.info[sessions[-1]]
-        metadata: dict[str, Any] = {"sessions": sessions, "dia_ids": dia_ids}
-        if speaker is not None:
-            metadata["speaker"] = speaker
-        msg = self.conversation.add(role, content, id=msg_id, metadata=metadata,
-                                    created_at=dt + MESSAGE_SPACING * len(ids))
-        for n in sessions:
-            self.info[n][2].append(msg.id)
-        for d in dia_ids:
-            self.dia_index[d] = msg.id
+        self.add("user", [block], f"{self.sample_id}:{call_dia}:tool_result", [], None, [n])
 
 
 def _turn_text(turn: dict[str, Any], where: str) -> str:

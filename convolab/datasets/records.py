@@ -29,6 +29,11 @@ class QAItem:
     item that has none). Category 5 items are adversarial: their premise is false, the right
     reply is that it was not mentioned, and ``adversarial_answer`` is the tempting wrong
     answer. ``evidence`` lists the dialogue ids (``"D3:5"``) of the turns that answer it.
+
+    LongMemEval items also carry ``question_type`` (the published type, e.g.
+    ``"knowledge-update"``), ``question_id`` and ``asked_at`` (the question's date, UTC); their
+    ``category`` is the nearest LoCoMo category (5 for abstention), see
+    ``convolab.datasets.longmemeval``. The three are None for LoCoMo and synthetic items.
     """
 
     question: str
@@ -36,10 +41,14 @@ class QAItem:
     evidence: list[str]
     category: int
     adversarial_answer: str | None = None
+    question_type: str | None = None
+    question_id: str | None = None
+    asked_at: datetime | None = None
 
     @property
     def category_name(self) -> str:
-        return CATEGORY_NAMES[self.category]
+        """LongMemEval's ``question_type`` when there is one, else LoCoMo's category name."""
+        return self.question_type or CATEGORY_NAMES[self.category]
 
     @property
     def is_adversarial(self) -> bool:

@@ -48,10 +48,23 @@ COST_TOLERANCE_USD = 1e-9  # sums of float costs may be off by an ulp; never ref
 def dumps(value: Any, what: str = "value") -> str:
     """JSON text of ``value``, keys in their order; NaN, infinities and non-JSON types raise."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as e:
         raise InvalidConversation(f"{what} cannot be stored as JSON: {e}. Use only str, int, float, bool, "
                                   "None, lists and dicts with string keys.") from None
+    return check_unicode(text, what)
+
+
+def check_unicode(text: str, what: str) -> str:
+    """``text`` if it encodes as UTF-8; a lone surrogate (half of a UTF-16 pair) raises in words."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidConversation(
+            f"{what} holds a lone surrogate {text[e.start]!r} (after {text[max(0, e.start - 20):e.start]!r}), which is not valid "
+            "Unicode and cannot be stored: it usually comes from text decoded with errors='surrogateescape' "
+            "or cut in the middle of an emoji; fix or remove it first") from None
+    return text
 
 
 def loads(text: str | None) -> Any:
@@ -73,7 +86,7 @@ def check_id(value: Any, what: str) -> str:
         raise InvalidConversation(f"{what} must be a non-empty string, got {value!r:.80}")
     if "\x00" in value:
         raise InvalidConversation(f"{what} must not contain NUL characters (\\x00): {value!r:.80}")
-    return value
+    return check_unicode(value, what)
 
 
 def check_text(value: Any, what: str, *, optional: bool = True) -> str | None:
@@ -84,12 +97,17 @@ def check_text(value: Any, what: str, *, optional: bool = True) -> str | None:
     if "\x00" in value:
         raise InvalidConversation(f"{what} must not contain NUL characters (\\x00), which PostgreSQL "
                                   "cannot store in text; remove them first")
-    return value
+    return check_unicode(value, what)
 
 
 def findable(value: Any) -> bool:
-    """Whether an id passed to a read can name a stored record (ids never hold NUL)."""
-    return isinstance(value, str) and bool(value) and "\x00" not in value
+    """Whether an id passed to a read can name a stored record (ids never hold NUL or lone surrogates)."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return False
+    try:
+        return value.isascii() or bool(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
 
 
 def check_count(value: Any, what: str) -> int:
@@ -207,6 +225,10 @@ class SQLStore:
     def _appended(self, tx: Tx, conversation_id: str, row: tuple[Any, ...]) -> None:
         tx.run("UPDATE conversations SET last_updated = greatest(last_updated, ?) WHERE id = ?",
                [row[8], conversation_id])
+
+    def _message_rows(self, tx: Tx, where: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """``MSG_COLS`` rows of ``messages WHERE <where>`` (a backend may read them its faster way)."""
+        return tx.all(f"SELECT {MSG_COLS} FROM messages WHERE {where}", params)
 
     def _lock_user(self, tx: Tx, user_id: str) -> None:
         """Serialize budget checks of one user until the transaction ends."""
@@ -331,8 +353,7 @@ class SQLStore:
         check_count(limit, "limit")
         with self._read() as tx:
             self._own(tx, conversation_id, user_id)
-            rows = tx.all(f"SELECT {MSG_COLS} FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
-                          [conversation_id, limit])
+            rows = self._message_rows(tx, "conversation_id = ? ORDER BY seq DESC LIMIT ?", [conversation_id, limit])
         return [message_dict(r) for r in reversed(rows)]
 
     def get_messages(self, conversation_id: str, *, user_id: str, after_seq: int = -1,
@@ -340,14 +361,14 @@ class SQLStore:
         """Messages with ``seq > after_seq``, oldest first, at most ``limit``."""
         if isinstance(after_seq, bool) or not isinstance(after_seq, int):
             raise InvalidConversation(f"after_seq must be an integer, got {after_seq!r}")
-        sql = f"SELECT {MSG_COLS} FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq"
+        where = "conversation_id = ? AND seq > ? ORDER BY seq"
         params: list[Any] = [conversation_id, after_seq]
         if limit is not None:
-            sql += " LIMIT ?"
+            where += " LIMIT ?"
             params.append(check_count(limit, "limit"))
         with self._read() as tx:
             self._own(tx, conversation_id, user_id)
-            rows = tx.all(sql, params)
+            rows = self._message_rows(tx, where, params)
         return [message_dict(r) for r in rows]
 
     def load_conversation(self, conversation_id: str, *, user_id: str) -> Conversation:
@@ -357,8 +378,7 @@ class SQLStore:
             self._sync(tx)
             conv = conversation_record(tx.one(f"SELECT {CONV_COLS} FROM conversations WHERE id = ?",
                                               [conversation_id]), 0)
-            rows = tx.all(f"SELECT {MSG_COLS} FROM messages WHERE conversation_id = ? ORDER BY seq",
-                          [conversation_id])
+            rows = self._message_rows(tx, "conversation_id = ? ORDER BY seq", [conversation_id])
         return Conversation(session_id=conv.id, system_prompt=conv.system_prompt, model=conv.model, tools=conv.tools,
                             messages=[message_obj(r) for r in rows], created_at=conv.created_at,
                             last_updated=conv.last_updated, metadata=conv.metadata)
