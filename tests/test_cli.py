@@ -96,28 +96,25 @@ def test_an_unusable_db_is_one_line_and_exit_2(tmp_path, command):
         assert says in lines[0] and "Traceback" not in result.output
 
 
-def test_costs_shows_unconfirmed_rows_apart(tmp_path, monkeypatch):
+def test_costs_shows_unconfirmed_rows_apart(tmp_path):
+    from dataclasses import replace
+
     from convolab.costs import usage_event
     from convolab.stores import DuckDBStore
 
-    db = str(tmp_path / "ledger.duckdb")
-    with DuckDBStore(db) as store:
-        cid = store.create_conversation("ada", "s")
-        for n in range(3):
-            store.record_usage(usage_event("ada", "claude-sonnet-4-6", {"input_tokens": 1000, "output_tokens": 100},
-                                           request_id=f"r{n}", conversation_id=cid))
-    plain = CliRunner().invoke(cli, ["costs", "--user", "ada", "--db", db])
+    def ledger(path, unconfirmed=()):
+        with DuckDBStore(path) as store:
+            cid = store.create_conversation("ada", "s")
+            for n in range(3):
+                event = usage_event("ada", "claude-sonnet-4-6", {"input_tokens": 1000, "output_tokens": 100},
+                                    request_id=f"r{n}", conversation_id=cid)
+                store.record_usage(replace(event, confirmed=f"r{n}" not in unconfirmed))
+        return path
+
+    plain = CliRunner().invoke(cli, ["costs", "--user", "ada", "--db", ledger(str(tmp_path / "a.duckdb"))])
     assert plain.exit_code == 0 and "unconfirmed" not in plain.output
-
-    read = DuckDBStore.usage_events
-
-    def flagged(self, *args, **kwargs):  # the ledger of a resumed crash: r1 booked at its estimate
-        events = read(self, *args, **kwargs)
-        for e in events:
-            e.unconfirmed = e.request_id == "r1"
-        return events
-
-    monkeypatch.setattr(DuckDBStore, "usage_events", flagged)
+    # the ledger of a resumed crash: r1 booked at its estimate
+    db = ledger(str(tmp_path / "b.duckdb"), unconfirmed={"r1"})
     result = CliRunner().invoke(cli, ["costs", "--user", "ada", "--db", db])
     assert result.exit_code == 0, result.output
     header = next(line for line in result.output.splitlines() if "requests" in line and "model" in line)

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from convolab.commands.common import STORE_ERRORS, db_option, open_store
+
+if TYPE_CHECKING:
+    from convolab.stores.base import UsageEvent
 
 COLUMNS = ["day", "model", "requests", "input_tokens", "cache_write_tokens", "cache_read_tokens",
            "output_tokens", "cost_usd"]
 UNCONFIRMED = "unconfirmed"  # requests booked at their reserved estimate: interrupted after they may have been billed
 
 
-def is_unconfirmed(event: Any) -> bool:
-    """Whether a ledger row is an estimate booked for an interrupted request (False on ledgers without the flag)."""
-    return bool(getattr(event, "unconfirmed", False))
+def is_unconfirmed(event: UsageEvent) -> bool:
+    """Whether a ledger row is an estimate booked for an interrupted request."""
+    return not event.confirmed
 
 
 def ledger_frame(events):
