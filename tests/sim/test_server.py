@@ -90,8 +90,8 @@ BAD_REQUESTS = [
      anthropic.BadRequestError, "text content blocks must be non-empty"),
     ({"max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "text", "text": "  "}]}]},
      anthropic.BadRequestError, "non-whitespace text"),
-    ({"max_tokens": 10, "messages": [{"role": "system", "content": "x"}]}, anthropic.BadRequestError,
-     "Input should be 'user' or 'assistant'"),
+    ({"max_tokens": 10, "messages": [{"role": "tool", "content": "x"}]}, anthropic.BadRequestError,
+     "Input should be 'user', 'assistant' or 'system'"),
     ({"max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "video", "url": "x"}]}]},
      anthropic.BadRequestError, "Input tag 'video'"),
     ({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [user("x"), {"role": "assistant", "content": "Sure "}]},
@@ -189,19 +189,25 @@ def test_prompt_longer_than_window(client: anthropic.Anthropic):
         client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[user(big)])
 
 
-def test_window_counts_max_tokens_too(client: anthropic.Anthropic, sim: Simulator):
+def _filled(sim: Simulator, model: str, room: int) -> tuple[list[dict], int]:
+    """One user message filling the model's window but ``room`` tokens, and its count."""
     from convolab.catalog import get_model
 
-    spec = get_model("claude-haiku-4-5")
-    body = {"model": spec.id, "messages": [user("lorem " * 10)]}
-    n = sim.count(body)
-    filler = "lorem " * (spec.context_window - n - 100)
-    body["messages"] = [user(filler)]
-    n = sim.count(body)
-    assert n <= spec.context_window
+    window = get_model(model).context_window
+    n = sim.count({"model": model, "messages": [user("lorem " * 10)]})
+    messages = [user("lorem " * (window - n - room))]
+    return messages, sim.count({"model": model, "messages": messages})
+
+
+def test_window_counts_max_tokens_too_before_claude_4_5(client: anthropic.Anthropic, sim: Simulator):
+    """Claude Opus 4.1 (before 4.5): input + max_tokens over the window is a 400, unless the
+    request opts in with the beta header that later models have by default."""
+    messages, n = _filled(sim, "claude-opus-4-1", 100)
     with pytest.raises(anthropic.BadRequestError, match="exceed context limit"):
-        client.messages.create(model=spec.id, max_tokens=min(spec.max_output, spec.context_window - n + 1),
-                               messages=body["messages"])
+        client.messages.create(model="claude-opus-4-1", max_tokens=200_000 - n + 1, messages=messages)
+    r = client.beta.messages.create(model="claude-opus-4-1", max_tokens=200_000 - n + 1, messages=messages,
+                                    betas=["model-context-window-exceeded-2025-08-26"])
+    assert r.usage.output_tokens <= 200_000 - n
 
 
 def test_consecutive_same_role_messages_are_merged_like_the_api(client: anthropic.Anthropic, sim: Simulator):
