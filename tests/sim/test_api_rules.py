@@ -5,25 +5,20 @@ the strictness gaps. Sources and dates: docs/simulator.md."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import anthropic
 import pytest
 
 from convolab.sim import ManualClock, SimTokenCounter, Simulator
+from convolab.sim.responder import Reply
 
 
-@dataclass
-class Reply:
-    blocks: list
-    stop_reason: str = "end_turn"
-
-
-def echo(request: dict) -> Reply:
-    texts = [b.get("text", "") for m in request["messages"][-1:] for b in m["content"] if b["type"] == "text"]
+def reads_system(request: dict) -> Reply:
+    """Repeats the last message's text and, in brackets, the system text it was given."""
+    texts = [b.get("text", "") for b in request["messages"][-1]["content"] if b["type"] == "text"]
     system = " ".join(b["text"] for b in request.get("system") or [])
-    return Reply([{"type": "text", "text": f"You said: {' '.join(texts) or 'ok'}" + (f" [{system}]" if system else "")}])
+    return Reply([{"type": "text", "text": f"You said: {' '.join(texts)} [{system}]"}])
 
 
 def user(content) -> dict:
@@ -32,16 +27,6 @@ def user(content) -> dict:
 
 def big(word: str, n: int = 1500) -> str:
     return " ".join(f"{word}{i}" for i in range(n))
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator(clock=ManualClock(), responder=echo)
-
-
-@pytest.fixture
-def client(sim: Simulator) -> anthropic.Anthropic:
-    return sim.client(max_retries=0)
 
 
 def cached(text: str, ttl: str = "5m") -> dict:
@@ -210,7 +195,8 @@ def test_interleaved_thinking_lets_the_budget_exceed_max_tokens(client: anthropi
 
 
 # ---- 8. system messages inside messages ------------------------------------------------------
-def test_system_messages_on_the_models_that_take_them(client: anthropic.Anthropic, sim: Simulator):
+def test_system_messages_on_the_models_that_take_them():
+    client = Simulator(clock=ManualClock(), responder=reads_system).client(max_retries=0)
     history = [user([cached(big("fact"))]), {"role": "assistant", "content": "Noted."}, user("Summarize.")]
     client.messages.create(model="claude-opus-4-8", max_tokens=200, messages=history)
     r = client.messages.create(model="claude-opus-4-8", max_tokens=200,
@@ -296,7 +282,7 @@ def test_a_body_over_32_mb_is_a_413(client: anthropic.Anthropic):
     assert info.value.status_code == 413 and info.value.body["error"]["type"] == "request_too_large"
 
 
-def test_504_is_a_timeout_error_the_sdk_retries():
+def test_504_is_a_timeout_error_the_sdk_retries(echo):
     sim = Simulator(responder=echo, faults=[504, None])
     r = sim.client(max_retries=1).messages.create(model="claude-sonnet-4-6", max_tokens=10, messages=[user("x")])
     assert r.content and [e.status for e in sim.history] == [504, 200]

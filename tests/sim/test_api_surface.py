@@ -6,41 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 
 import anthropic
 import pytest
 
 from convolab.sim import ManualClock, Simulator, simulated_async_client
+from convolab.sim.responder import Reply
 
 MODEL = "claude-sonnet-4-6"
 COMPACT_BETA = ["compact-2026-01-12"]
 
 
-@dataclass
-class Reply:
-    blocks: list
-    stop_reason: str = "end_turn"
-
-
-def echo(request: dict) -> Reply:
-    last = request["messages"][-1]["content"]
-    text = " ".join(b.get("text", "") for b in last if b["type"] == "text") or "ok"
-    return Reply([{"type": "text", "text": f"You said: {text}"}])
-
-
 def user(text: str) -> dict:
     return {"role": "user", "content": text}
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator(clock=ManualClock(), responder=echo)
-
-
-@pytest.fixture
-def client(sim: Simulator) -> anthropic.Anthropic:
-    return sim.client(max_retries=0)
 
 
 # ---- models ------------------------------------------------------------------------------------
@@ -67,7 +45,7 @@ def test_models_pages_newest_first_without_overlap(client: anthropic.Anthropic):
         client.models.list(limit=0)
 
 
-def test_a_model_retires_on_its_date_by_the_simulators_clock():
+def test_a_model_retires_on_its_date_by_the_simulators_clock(echo):
     """Claude Sonnet 4.5's page: deprecated, "retires on November 30, 2026". The day before it
     answers (and is listed as deprecated); from that day on inference fails and the listing
     says retired."""
@@ -150,7 +128,7 @@ def test_beta_stream_reports_applied_context_edits(client: anthropic.Anthropic):
 
 
 # ---- streaming, async ----------------------------------------------------------------------------
-def test_async_raw_stream_and_text_stream():
+def test_async_raw_stream_and_text_stream(echo):
     async def go():
         client = simulated_async_client(responder=echo, clock=ManualClock())
         raw = await client.messages.create(model=MODEL, max_tokens=50, stream=True, messages=[user("raw async")])
@@ -165,7 +143,7 @@ def test_async_raw_stream_and_text_stream():
     assert text == final.content[0].text == "You said: text async"
 
 
-def test_stream_usage_equals_the_plain_response(sim: Simulator):
+def test_stream_usage_equals_the_plain_response(sim: Simulator, echo):
     kwargs = {"model": MODEL, "max_tokens": 50, "messages": [user("same usage")]}
     plain = Simulator(clock=ManualClock(), responder=echo).client().messages.create(**kwargs)
     with sim.client().messages.stream(**kwargs) as s:
@@ -174,7 +152,7 @@ def test_stream_usage_equals_the_plain_response(sim: Simulator):
 
 
 # ---- faults and the SDK's retries ------------------------------------------------------------------
-def test_sdk_waits_the_retry_after_the_429_gives():
+def test_sdk_waits_the_retry_after_the_429_gives(echo):
     sim = Simulator(responder=echo, faults=[429, None], retry_after=0.3)
     t0 = time.perf_counter()
     r = sim.client(max_retries=2).messages.create(model=MODEL, max_tokens=20, messages=[user("x")])
@@ -183,14 +161,14 @@ def test_sdk_waits_the_retry_after_the_429_gives():
 
 
 @pytest.mark.parametrize("fault", [529, 500, "timeout"])
-def test_sdk_retries_transient_faults(fault):
+def test_sdk_retries_transient_faults(fault, echo):
     sim = Simulator(responder=echo, faults=[fault, None])
     client = sim.client(max_retries=1).with_options(timeout=5)
     assert client.messages.create(model=MODEL, max_tokens=20, messages=[user("x")]).content[0].text == "You said: x"
     assert sim.requests == 2
 
 
-def test_retries_run_out():
+def test_retries_run_out(echo):
     sim = Simulator(responder=echo, faults=[529, 529, 529, None])
     with pytest.raises(anthropic.OverloadedError):
         sim.client(max_retries=2).messages.create(model=MODEL, max_tokens=20, messages=[user("x")])

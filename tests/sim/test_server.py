@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import dataclass
 
 import anthropic
 import pytest
@@ -17,31 +16,9 @@ from convolab.sim import (
     simulated_async_client,
     simulated_client,
 )
+from convolab.sim.responder import Reply
 
 MODEL = "claude-sonnet-4-6"
-
-
-@dataclass
-class Reply:
-    blocks: list
-    stop_reason: str = "end_turn"
-
-
-def echo(request: dict) -> Reply:
-    """A tiny responder: repeats the last user text."""
-    last = request["messages"][-1]["content"]
-    text = " ".join(b.get("text", "") for b in last if b["type"] == "text") or "ok"
-    return Reply([{"type": "text", "text": f"You said: {text}"}])
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator(clock=ManualClock(), responder=echo)
-
-
-@pytest.fixture
-def client(sim: Simulator) -> anthropic.Anthropic:
-    return sim.client(max_retries=0)
 
 
 def user(text: str) -> dict:
@@ -296,7 +273,7 @@ def test_lookback_is_limited_to_20_blocks(client: anthropic.Anthropic, sim: Simu
     assert client.messages.create(model=MODEL, max_tokens=10, messages=far).usage.cache_read_input_tokens == 0
 
 
-def test_fresh_simulator_starts_cold():
+def test_fresh_simulator_starts_cold(echo):
     kwargs = {"model": MODEL, "max_tokens": 20, "system": long_system(), "messages": [user("q")]}
     shared = Simulator(clock=ManualClock(), responder=echo)
     shared.client().messages.create(**kwargs)
@@ -339,7 +316,7 @@ def test_raw_stream_events(client: anthropic.Anthropic):
     assert "content_block_delta" in kinds and kinds[-2] == "message_delta"
 
 
-def test_async_client_create_and_stream():
+def test_async_client_create_and_stream(echo):
     async def go():
         client = simulated_async_client(responder=echo, clock=ManualClock())
         r = await client.messages.create(model=MODEL, max_tokens=50, messages=[user("async hi")])
@@ -377,7 +354,7 @@ def test_models_list_and_get(client: anthropic.Anthropic):
 
 
 # ---- faults -------------------------------------------------------------------------------------
-def test_sdk_retries_a_429_then_succeeds():
+def test_sdk_retries_a_429_then_succeeds(echo):
     sim = Simulator(responder=echo, faults=[429, None])
     r = sim.client(max_retries=2).messages.create(model=MODEL, max_tokens=20, messages=[user("x")])
     assert r.content[0].text == "You said: x"
@@ -386,13 +363,13 @@ def test_sdk_retries_a_429_then_succeeds():
 
 @pytest.mark.parametrize(("fault", "error"), [(529, anthropic.OverloadedError), (500, anthropic.InternalServerError),
                                               (429, anthropic.RateLimitError), ("timeout", anthropic.APITimeoutError)])
-def test_faults_surface_as_the_sdk_errors(fault, error):
+def test_faults_surface_as_the_sdk_errors(fault, error, echo):
     sim = Simulator(responder=echo, faults=[fault] * 5)
     with pytest.raises(error):
         sim.client(max_retries=0).messages.create(model=MODEL, max_tokens=20, messages=[user("x")])
 
 
-def test_fault_rates_are_seeded():
+def test_fault_rates_are_seeded(echo):
     def statuses(seed):
         sim = Simulator(responder=echo, faults={"529": 0.3}, seed=seed)
         c = sim.client(max_retries=0)
@@ -405,7 +382,7 @@ def test_fault_rates_are_seeded():
     assert 0 < statuses(1).count(529) < 30
 
 
-def test_latency_moves_the_clock_not_the_wall():
+def test_latency_moves_the_clock_not_the_wall(echo):
     clock = ManualClock()
     sim = Simulator(responder=echo, clock=clock, latency={"base": 0.5, "per_output_token": 0.01})
     before = clock.now()
