@@ -62,6 +62,12 @@ def tiered(**extra) -> dict:
             "system": [cached(big("rule"))], "messages": [user([cached(big("fact"))])], **extra}
 
 
+def written(**body) -> int:
+    """Tokens a cold simulator writes for ``body`` (the prefix up to its last breakpoint)."""
+    client = Simulator(clock=ManualClock(), responder=lambda r: Reply([{"type": "text", "text": "ok"}])).client()
+    return client.messages.create(**{**tiered(), "messages": [user("x")], **body}).usage.cache_creation_input_tokens
+
+
 @pytest.mark.parametrize(("change", "kept"), [
     ({"tool_choice": {"type": "none"}}, "system"),
     ({"thinking": {"type": "adaptive"}}, "system"),
@@ -70,13 +76,11 @@ def tiered(**extra) -> dict:
     ({"output_config": {"effort": "high"}}, "messages"),  # the model's default effort: nothing changes
     ({"tool_choice": {"type": "auto"}}, "messages"),      # the default choice, said out loud
 ])
-def test_request_settings_invalidate_their_tier_and_below(sim: Simulator, change: dict, kept: str):
-    client = sim.client(max_retries=0)
-    first = client.messages.create(**tiered())
-    tiers = {u.where.split(".")[0]: u.end_tokens for u in sim._last_flat[2].units}  # tokens up to each tier's end
-    again = client.messages.create(**tiered(**change)).usage
-    assert again.cache_read_input_tokens == tiers[kept] == (first.usage.cache_creation_input_tokens
-                                                             if kept == "messages" else tiers[kept])
+def test_request_settings_invalidate_their_tier_and_below(client: anthropic.Anthropic, change: dict, kept: str):
+    first = client.messages.create(**tiered()).usage.cache_creation_input_tokens
+    ends = {"tools": written(system=None), "system": written(), "messages": first}
+    assert ends["tools"] < ends["system"] < ends["messages"]
+    assert client.messages.create(**tiered(**change)).usage.cache_read_input_tokens == ends[kept]
 
 
 # ---- 3. automatic caching and an explicit TTL on the last block -----------------------------
