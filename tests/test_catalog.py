@@ -10,7 +10,8 @@ from convolab.catalog import FEATURES, catalog_path, get_model, list_models, res
 from convolab.errors import ConfigurationError, UnknownModel
 from convolab.pricing import price_for, price_rows
 
-TODAY = datetime.date(2026, 11, 25)
+CHECKED = datetime.date(2026, 12, 2)  # model rows: re-read for tool prompts, lifecycles, features
+PRICES_CHECKED = datetime.date(2026, 11, 25)
 
 
 def raw() -> dict:
@@ -88,7 +89,9 @@ def test_thinking_modes():
     assert {"claude-haiku-4-5", "claude-opus-4-6", "claude-sonnet-4-6"} <= manual
     assert not manual & {"claude-opus-4-7", "claude-sonnet-5", "claude-opus-5-5", "claude-haiku-5-5"}
     assert get_model("claude-opus-5-5").supports("thinking_always_on")
-    assert not get_model("claude-sonnet-5-5").supports("thinking_always_on")
+    # Sonnet 5.5 takes "between_tools" instead of "disabled" (thinking troubleshooting page)
+    assert {m.id for m in list_models() if m.supports("between_tools_thinking")} == {"claude-sonnet-5-5"}
+    assert get_model("claude-sonnet-5-5").supports("thinking_always_on")
     assert all(m.supports("thinking") for m in list_models())
 
 
@@ -100,18 +103,39 @@ def test_compaction_follows_the_compact_20260112_supported_models_list():
 
 
 def test_lifecycle_and_retirement_dates():
-    assert get_model("claude-sonnet-4-5").lifecycle == "deprecated"
-    assert get_model("claude-sonnet-4-5").retires_at == datetime.date(2026, 11, 30)
-    assert get_model("claude-opus-4-5").retires_at == datetime.date(2027, 1, 22)
+    sonnet = get_model("claude-sonnet-4-5")
+    assert (sonnet.lifecycle, sonnet.deprecated_at, sonnet.retires_at) == (
+        "retired", datetime.date(2026, 9, 30), datetime.date(2026, 11, 30))
+    assert [sonnet.lifecycle_on(datetime.date(2026, 11, d)) for d in (29, 30)] == ["deprecated", "retired"]
+    assert sonnet.lifecycle_on(datetime.date(2026, 9, 29)) == "legacy"
+    opus = get_model("claude-opus-4-5")
+    assert (opus.lifecycle, opus.deprecated_at, opus.retires_at) == (
+        "deprecated", datetime.date(2026, 11, 23), datetime.date(2027, 1, 22))
+    assert get_model("claude-opus-4-0").lifecycle_on(datetime.date(2026, 6, 15)) == "retired"
     active = {m.id for m in list_models() if m.lifecycle == "active"}
     assert active == {"claude-fable-5-1", "claude-mythos-5-1", "claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"}
+    for m in list_models():  # the stage a row states is the one its dates give on the day it was checked
+        assert m.lifecycle_on(m.checked) == m.lifecycle, m.id
+
+
+def test_tool_prompt_tokens_per_model_and_tool_choice():
+    """The pricing page's "Tool use system prompt token overhead": forced choice costs more."""
+    assert get_model("claude-sonnet-4-6").tool_prompt(None) == 497
+    assert get_model("claude-sonnet-4-6").tool_prompt({"type": "tool", "name": "x"}) == 589
+    assert get_model("claude-opus-4-7").tool_prompt({"type": "any"}) == 804
+    assert get_model("claude-opus-4-0").tool_prompt({"type": "none"}) == 313
+    for m in list_models():
+        assert m.tool_prompt({"type": "any"}) > m.tool_prompt({"type": "auto"}), m.id
 
 
 def test_every_row_has_a_source_and_the_check_date():
     data = raw()
-    for row in data["model"] + data["price"]:
+    for row in data["model"]:
         assert row["source"].startswith("https://"), row
-        assert row["checked"] == TODAY, row
+        assert row["checked"] == CHECKED, row
+    for row in data["price"]:
+        assert row["source"].startswith("https://"), row
+        assert row["checked"] == PRICES_CHECKED, row
 
 
 def test_every_model_is_priced_from_its_release_and_every_price_names_a_model():
@@ -166,6 +190,12 @@ source = "https://example.invalid"
     (("min_cacheable_tokens = 10", 'min_cacheable_tokens = "10"'), "'min_cacheable_tokens' must be a int"),
     (('features = ["prefill"]', 'features = ["prefil"]'), "unknown names ['prefil']"),
     (('lifecycle = "active"', 'lifecycle = "current"'), "'lifecycle' must be one of"),
+    (('lifecycle = "active"', 'lifecycle = "deprecated"'), "'retires_at' is missing"),
+    (('lifecycle = "active"', 'lifecycle = "active"\nretires_at = 2026-03-01\nchecked = 2026-04-01'),
+     "'lifecycle' is 'active' but its dates make it 'retired' on 2026-04-01"),
+    (('source =', 'tool_prompt_tokens = {auto = 5}\nsource ='), "'tool_prompt_tokens' must be {auto"),
+    (('source =', 'effort = ["extreme"]\nsource ='), "'effort' must be a list of"),
+    (('source =', 'effort = ["low"]\nsource ='), "'default_effort' must be one of the model's effort levels"),
 ])
 def test_bad_rows_raise_configuration_error_naming_model_and_field(fake_catalog, change, message):
     fake_catalog.write_text(ROW.replace(*change))
@@ -178,6 +208,8 @@ def test_a_good_fake_row_loads(fake_catalog):
     fake_catalog.write_text(ROW)
     assert get_model("m").supports("prefill")
     assert not get_model("m").supports("compaction")
+    with pytest.raises(ConfigurationError, match="'tool_prompt_tokens' is missing"):
+        get_model("m").tool_prompt(None)  # only a request with tools needs it
 
 
 def test_a_name_used_twice_is_rejected(fake_catalog):

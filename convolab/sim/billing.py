@@ -6,8 +6,13 @@ count, a hash chained over every unit before it (so equal hashes mean equal pref
 its ``cache_control``. Billing is additive, which lets ``SimTokenCounter`` count parts of a
 request locally and get the same total the simulator bills:
 
-    total = REQUEST_OVERHEAD + tools (tools_overhead() + each definition) + system blocks
-            + for each message: MESSAGE_OVERHEAD + its blocks
+    total = REQUEST_OVERHEAD + tools (the model's tool-use prompt + each definition)
+            + system blocks + for each message: MESSAGE_OVERHEAD + its blocks
+
+The tool-use prompt's size is the model's, per ``tool_choice``, from the catalog
+(``ModelSpec.tool_prompt``). The prefix hash also carries the request settings the cache is
+keyed on beyond the content (``cache.tier_salts``): a change of them invalidates the system or
+messages part of the cache, as the prompt caching page's invalidation table says.
 
 Unit token counts and canonical JSON are memoized by content, so unchanged history is never
 re-tokenized from one request to the next.
@@ -31,18 +36,6 @@ REQUEST_OVERHEAD = 4  # framing every request carries
 MESSAGE_OVERHEAD = 3  # role marker and separators per message
 TOOL_USE_OVERHEAD = 8  # framing of a tool_use block, besides its name and input JSON
 TOOL_RESULT_OVERHEAD = 5  # framing of a tool_result block, besides its content
-# The tool-use system prompt added when tools are given, per tokenizer generation and
-# tool_choice. claude-4: the tool use pricing table (346 tokens with tool_choice auto or none,
-# 313 with any or tool, Claude 4-era models). claude-5: no table; derived from the token counting
-# page's get_weather example (403 tokens on claude-opus-5 = 4 + 276 + 104 tool JSON + 19 message
-# here), any/tool scaled by the claude-4 ratio 313/346.
-TOOLS_OVERHEAD = {"claude-4": {"auto": 346, "none": 346, "any": 313, "tool": 313},
-                  "claude-5": {"auto": 276, "none": 276, "any": 250, "tool": 250}}
-
-
-def tools_overhead(generation: str, tool_choice: dict[str, Any] | None) -> int:
-    """Tokens of the hidden tool-use system prompt for a tokenizer generation and tool_choice."""
-    return TOOLS_OVERHEAD[generation][(tool_choice or {}).get("type", "auto")]
 IMAGE_FALLBACK_TOKENS = 1600  # a ~1.15 megapixel image (width * height / 750), when size is unknown
 DOCUMENT_FALLBACK_TOKENS = 1500
 
@@ -155,22 +148,25 @@ def _unit_tokens(tok: Tokenizer, kind: str, obj: dict[str, Any], canon: str) -> 
     return n
 
 
+def _salt(h: bytes, tier: str, salt: str) -> bytes:
+    return hashlib.blake2b(h + f"\x02{tier}:{salt}".encode(), digest_size=16).digest()
+
+
 def flatten(model: str, tok: Tokenizer, *, tools: list[dict[str, Any]], system: list[dict[str, Any]],
-            messages: list[dict[str, Any]], tool_choice: dict[str, Any] | None = None,
-            cache_control: dict[str, Any] | None = None, resume: Prompt | None = None,
-            resume_messages: int = 0) -> Prompt:
+            messages: list[dict[str, Any]], tool_prompt: int = 0, cache_control: dict[str, Any] | None = None,
+            salts: tuple[str, str] = ("", ""), resume: Prompt | None = None, resume_messages: int = 0) -> Prompt:
     """Flatten a validated request into units (see the module docstring).
 
-    ``resume`` is an earlier prompt of the same model, tools, system and tool_choice whose
-    first ``resume_messages`` messages equal this request's: their units are reused, so a
+    ``tool_prompt`` is the tokens of the hidden tool-use prompt (billed when ``tools`` are
+    given); ``salts`` the (system, messages) cache-tier keys of the request's settings.
+    ``resume`` is an earlier prompt of the same model, tools, system and salts whose first
+    ``resume_messages`` messages equal this request's: their units are reused, so a
     conversation's unchanged history costs nothing to flatten again.
     """
     units: list[Unit] = []
     message_ends: list[int] = []
     h = hashlib.blake2b(f"{model}|{tok.generation}".encode(), digest_size=16).digest()
-    total = REQUEST_OVERHEAD
-    if tools:
-        total += tools_overhead(tok.generation, tool_choice)
+    total = REQUEST_OVERHEAD + (tool_prompt if tools else 0)
     first_message = 0
     if resume is not None and resume_messages > 0:
         end = resume.message_ends[resume_messages - 1]
@@ -191,8 +187,10 @@ def flatten(model: str, tok: Tokenizer, *, tools: list[dict[str, Any]], system: 
     if not first_message:
         for i, tool in enumerate(tools):
             add(f"tools.{i}", "tool", tool, 0)
+        h = _salt(h, "system", salts[0])
         for i, block in enumerate(system):
             add(f"system.{i}", "block", block, 0)
+        h = _salt(h, "messages", salts[1])
     for i in range(first_message, len(messages)):
         m = messages[i]
         for j, block in enumerate(m["content"]):

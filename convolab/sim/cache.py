@@ -5,7 +5,13 @@
   caching) puts one on the last cacheable block and counts toward the limit of 4;
 - the cache key is the exact prefix up to a breakpoint (tools, then system, then messages);
 - on each request the system looks for the longest cached prefix ending at a breakpoint or at
-  one of the 20 block boundaries before it (the lookback window);
+  the block boundaries before it, 20 positions in all counting the breakpoint itself (the
+  lookback window: with earlier writes at blocks 10 and 15, a breakpoint at block 35 finds
+  neither, since its window ends at block 16);
+- the cache has three tiers, tools, system and messages; besides their content, request
+  settings are part of the key of a tier and everything after it (``tier_salts``): ``speed``
+  invalidates the system and messages tiers; ``tool_choice``, the ``thinking`` settings and
+  ``effort`` the messages tier (the model's default effort counts as no effort given);
 - everything from that hit to the last breakpoint is written (``cache_creation``), split by
   the TTL of each breakpoint; what follows the last breakpoint is ordinary input;
 - a prefix shorter than the model's minimum cacheable length is not cached (no error);
@@ -18,11 +24,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from convolab.sim.billing import Prompt
+from convolab.sim.billing import Prompt, canonical
 
-LOOKBACK_BLOCKS = 20
+LOOKBACK_BLOCKS = 20  # positions checked per breakpoint, the breakpoint included
 TTL_SECONDS = {"5m": 300, "1h": 3600}
+
+
+def tier_salts(body: dict[str, Any], spec: Any) -> tuple[str, str]:
+    """The request settings keyed into the cache: ``(system tier, messages tier)``. Values
+    equivalent to leaving a setting out (``speed`` standard, ``tool_choice`` auto, the model's
+    default effort) give the same key as leaving it out."""
+    speed = body.get("speed") or "standard"
+    system = "" if speed == "standard" else f"speed={speed}"
+    choice = body.get("tool_choice") or {"type": "auto"}
+    thinking = body.get("thinking")
+    config = body.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
+    if effort == spec.default_effort:
+        effort = None
+    messages = "" if (choice == {"type": "auto"} and thinking is None and effort is None) else \
+        f"{canonical(choice)}|{canonical(thinking)}|{effort}"
+    return system, messages  # the hash chain carries the system tier's key into the messages tier
 
 
 @dataclass
@@ -81,7 +105,7 @@ class PromptCache:
         bps = self.breakpoints(prompt)
         hit, hit_entry = -1, None
         for b, _ in bps:
-            for p in range(b, max(-1, b - LOOKBACK_BLOCKS - 1), -1):
+            for p in range(b, max(-1, b - LOOKBACK_BLOCKS), -1):
                 if p <= hit:
                     break
                 e = self._live(units[p].digest, now)

@@ -4,6 +4,10 @@ Modelled from the context editing and compaction docs
 (https://platform.claude.com/docs/en/build-with-claude/context-editing,
 https://platform.claude.com/docs/en/build-with-claude/compaction):
 
+- ``clear_thinking_20251015``: thinking blocks of all but the last ``keep`` assistant turns
+  (default ``{"type": "thinking_turns", "value": 1}``; ``"all"`` keeps every one) are removed;
+  the response reports ``cleared_thinking_turns`` and ``cleared_input_tokens``. Combined with
+  other edits it must be listed first (a 400 otherwise), and it runs first.
 - ``clear_tool_uses_20250919``: once the prompt exceeds ``trigger`` (default 100,000 input
   tokens, or a number of tool uses), the oldest tool results are replaced by a placeholder,
   keeping the last ``keep`` tool uses (default 3) and any tool named in ``exclude_tools``;
@@ -27,11 +31,13 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from convolab.sim.rules import invalid
+from convolab.sim.api_error import invalid
+from convolab.sim.thinking import THINKING_BLOCKS
 
 CLEAR_PLACEHOLDER = "[tool result cleared by context management]"
 CLEAR_DEFAULT_TRIGGER = 100_000
 CLEAR_DEFAULT_KEEP = 3
+THINKING_DEFAULT_KEEP = {"type": "thinking_turns", "value": 1}
 COMPACT_DEFAULT_TRIGGER = 150_000
 COMPACT_MIN_TRIGGER = 50_000
 BETA_HEADERS = {"clear_tool_uses_20250919": "context-management-2025-06-27",
@@ -58,7 +64,7 @@ def _threshold(obj: Any, where: str, kinds: tuple[str, ...]) -> dict[str, Any] |
     return obj
 
 
-def parse(cm: Any, spec: Any, betas: set[str]) -> Edits:
+def parse(cm: Any, spec: Any, betas: set[str] | frozenset[str]) -> Edits:
     """Validate ``context_management`` for model ``spec`` with the request's beta headers."""
     if not isinstance(cm, dict) or not isinstance(cm.get("edits"), list):
         raise invalid("context_management.edits: Field required (a list of edits)")
@@ -84,8 +90,18 @@ def parse(cm: Any, spec: Any, betas: set[str]) -> Edits:
                 raise invalid(f"{where}.trigger.value: must be at least {COMPACT_MIN_TRIGGER}")
             out.compact = edit
         else:
+            if i > 0:
+                raise invalid(f"{where}: clear_thinking_20251015 must be listed first in edits when it is "
+                              "combined with other strategies")
+            _thinking_keep(edit.get("keep"), f"{where}.keep")
             out.clear_thinking = edit
     return out
+
+
+def _thinking_keep(keep: Any, where: str) -> None:
+    if keep is None or keep == "all" or (isinstance(keep, dict) and keep.get("type") == "all" and len(keep) == 1):
+        return
+    _threshold(keep, where, ("thinking_turns",))
 
 
 def parse_compaction_request(payload: dict[str, Any], spec: Any) -> dict[str, Any] | None:
@@ -160,6 +176,28 @@ def clear_tool_uses(messages: list[dict[str, Any]], edit: dict[str, Any], total:
     return out, {"type": "clear_tool_uses_20250919", "cleared_tool_uses": cleared, "cleared_input_tokens": freed}
 
 
+def clear_thinking(messages: list[dict[str, Any]], edit: dict[str, Any], total: int,
+                   cost: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Apply ``clear_thinking_20251015``: drop the thinking blocks of assistant turns before the
+    last ``keep`` ones; ``cost(block)`` gives a block's tokens (``total`` is unused: the edit has
+    no trigger)."""
+    keep = edit.get("keep") or THINKING_DEFAULT_KEEP
+    if keep == "all" or keep.get("type") == "all":
+        return messages, None
+    turns = [k for k, m in enumerate(messages) if m["role"] == "assistant"
+             and any(b.get("type") in THINKING_BLOCKS for b in m["content"])]
+    cleared = turns[:max(0, len(turns) - keep["value"])]
+    if not cleared:
+        return messages, None
+    out, freed = list(messages), 0
+    for k in cleared:
+        kept = [b for b in messages[k]["content"] if b.get("type") not in THINKING_BLOCKS]
+        freed += sum(cost(b) for b in messages[k]["content"] if b.get("type") in THINKING_BLOCKS)
+        out[k] = {**messages[k], "content": kept}
+    return out, {"type": "clear_thinking_20251015", "cleared_thinking_turns": len(cleared),
+                 "cleared_input_tokens": freed}
+
+
 def compaction_needed(edit: dict[str, Any], total: int) -> bool:
     trigger = edit.get("trigger") or {"value": COMPACT_DEFAULT_TRIGGER}
     return total > trigger["value"]
@@ -179,5 +217,5 @@ def transcript(messages: list[dict[str, Any]]) -> list[str]:
             elif b.get("type") == "compaction" and b.get("content"):
                 parts.append(b["content"])
         if parts:
-            out.append(f"{'User' if m['role'] == 'user' else 'Assistant'}: " + " ".join(parts))
+            out.append(f"{m['role'].capitalize()}: " + " ".join(parts))
     return out

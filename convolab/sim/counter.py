@@ -2,10 +2,12 @@
 
 The simulator bills additively (``convolab.sim.billing``), so the parts of a request counted
 here add up to the total ``count_tokens`` returns for it: the request overhead is counted with
-the system prompt (it is there even with no system prompt), the tool-use overhead with the
-tools. Two cases make the local sum larger than the bill, never smaller, so budgets stay safe:
-consecutive same-role messages (the API merges them, saving one message's framing) and forced
-``tool_choice`` (a smaller tool overhead than with ``auto``, see ``billing.TOOLS_OVERHEAD``).
+the system prompt (it is there even with no system prompt), the model's tool-use prompt with
+the tools. ``count_tools`` counts the tool-use prompt of ``tool_choice`` auto, as the protocol's
+callers send it (and as ``ExactCounter`` measures it); pass ``tool_choice`` for a forced choice,
+which bills more (the catalog's ``tool_prompt_tokens``). Consecutive same-role messages make
+the local sum larger than the bill (the API merges them, saving one message's framing), and on
+models that strip earlier turns' thinking blocks the bill leaves those out.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from convolab.sim.billing import (
     REQUEST_OVERHEAD,
     block_tokens,
     tool_tokens,
-    tools_overhead,
 )
 from convolab.sim.tokenizer import Tokenizer
 
@@ -58,8 +59,9 @@ class SimTokenCounter:
         blocks = [{"type": "text", "text": system}] if isinstance(system, str) else system
         return REQUEST_OVERHEAD + sum(block_tokens(tok, b) for b in blocks)
 
-    def count_tools(self, tools: list[dict[str, Any]] | None, *, model: str) -> int:
+    def count_tools(self, tools: list[dict[str, Any]] | None, *, model: str,
+                    tool_choice: dict[str, Any] | None = None) -> int:
         if not tools:
             return 0
         tok = self._tok(model)
-        return tools_overhead(tok.generation, None) + sum(tool_tokens(tok, t) for t in tools)
+        return catalog.get_model(model).tool_prompt(tool_choice) + sum(tool_tokens(tok, t) for t in tools)

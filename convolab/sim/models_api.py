@@ -3,13 +3,15 @@ shape (anthropic 2.13 ``types/model_info.py``): newest first, paginated with ``l
 default 20), ``after_id`` and ``before_id``; ``has_more``, ``first_id`` and ``last_id``.
 
 ``capabilities`` is filled from the catalog's features where it has them (thinking types,
-context management strategies, effort); what the catalog does not record (batch, citations,
-images, PDFs, server tools, structured outputs) is reported as supported, which is true of
-every model the catalog lists according to the models overview.
+context management strategies, effort levels); what the catalog does not record (batch,
+citations, images, PDFs, server tools, structured outputs) is reported as supported, which is
+true of every model the catalog lists according to the models overview. ``lifecycle``,
+``deprecated_at`` and ``retires_at`` are the catalog's dates read on the simulator's clock.
 """
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from convolab import catalog
@@ -35,34 +37,34 @@ def capabilities(spec: catalog.ModelSpec) -> dict[str, Any]:
                                "clear_tool_uses_20250919": _yes(clear),
                                "clear_thinking_20251015": _yes(has("thinking") and clear),
                                "compact_20260112": _yes(compact)},
-        "effort": {"supported": adaptive, "low": _yes(adaptive), "medium": _yes(adaptive),
-                   "high": _yes(adaptive), "max": _yes(adaptive)},
+        "effort": {"supported": bool(spec.effort), **{e: _yes(e in spec.effort) for e in catalog.EFFORTS}},
         "thinking": {"supported": has("thinking"), "types": {
             "enabled": _yes(has("extended_thinking_manual")), "adaptive": _yes(adaptive),
-            "disabled": _yes(not has("thinking_always_on")), "between_tools": _yes(has("thinking"))}},
+            "disabled": _yes(not has("thinking_always_on")), "between_tools": _yes(has("between_tools_thinking"))}},
     }
 
 
-def _lifecycle(value: str) -> str:
-    # The API knows active / deprecated / retired; the catalog's "legacy" (superseded but
-    # served, open to new users) is "active" there.
-    return value if value in ("active", "deprecated", "retired") else "active"
+def _stamp(day: datetime.date | None) -> str | None:
+    return f"{day.isoformat()}T00:00:00Z" if day else None
 
 
-def model_info(spec: catalog.ModelSpec) -> dict[str, Any]:
-    info: dict[str, Any] = {
+def model_info(spec: catalog.ModelSpec, day: datetime.date) -> dict[str, Any]:
+    """``ModelInfo`` of ``spec`` on ``day``. The API knows active / deprecated / retired; the
+    catalog's "legacy" (superseded but served, open to new users) is "active" there."""
+    stage = spec.lifecycle_on(day)
+    lifecycle = stage if stage in ("deprecated", "retired") else "active"
+    return {
         "type": "model", "id": spec.id, "display_name": spec.display_name,
-        "created_at": f"{spec.released.isoformat()}T00:00:00Z", "lifecycle": _lifecycle(spec.lifecycle),
+        "created_at": _stamp(spec.released), "lifecycle": lifecycle,
         "line": spec.family if spec.family in LINES else None,
         "max_input_tokens": spec.context_window, "max_tokens": spec.max_output,
         "capabilities": capabilities(spec),
+        "deprecated_at": _stamp(spec.deprecated_at) if lifecycle != "active" else None,
+        "retires_at": _stamp(spec.retires_at) if lifecycle != "active" else None,
     }
-    retires_at = getattr(spec, "retires_at", None)
-    info["retires_at"] = f"{retires_at.isoformat()}T00:00:00Z" if retires_at else None
-    return info
 
 
-def list_models(query: dict[str, str]) -> dict[str, Any]:
+def list_models(query: dict[str, str], day: datetime.date) -> dict[str, Any]:
     models = sorted(catalog.list_models(), key=lambda s: (s.released, s.id), reverse=True)  # newest first
     ids = [m.id for m in models]
     try:
@@ -79,5 +81,5 @@ def list_models(query: dict[str, str]) -> dict[str, Any]:
         end = ids.index(query["before_id"])
         start = max(0, end - limit)
     page = models[start:end]
-    return {"data": [model_info(m) for m in page], "has_more": end < len(models),
+    return {"data": [model_info(m, day) for m in page], "has_more": end < len(models),
             "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}

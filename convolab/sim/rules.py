@@ -2,10 +2,14 @@
 
 ``validate(body, spec, endpoint)`` returns a ``Checked`` request (system as blocks, messages
 with consecutive same-role messages merged as the API does silently) or raises ``ApiError``
-carrying the HTTP status and the API's error type, which the server turns into the API's
-error JSON, so the anthropic SDK raises the same exception class as against the real API
-(400 ``invalid_request_error`` -> ``BadRequestError``, 404 ``not_found_error`` ->
-``NotFoundError``). Each rule and its source is listed in ``docs/simulator.md``.
+(``convolab.sim.api_error``) carrying the HTTP status and the API's error type, which the server
+turns into the API's error JSON, so the anthropic SDK raises the same exception class as against
+the real API. Thinking, effort and sampling rules live in ``convolab.sim.thinking``. Each rule
+and its source is listed in ``docs/simulator.md``.
+
+``validate`` reads as the request does: top-level fields, tools and ``tool_choice``, system,
+messages (each alone, memoized; then the conversation's shape: first message, tool pairs,
+system messages, the final message), then cache breakpoints.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from convolab.sim.api_error import ApiError, invalid
+from convolab.sim.thinking import check_generation, thinking_on
+
+__all__ = ["ApiError", "Checked", "ValidationMemo", "invalid", "validate"]
+
 MAX_BREAKPOINTS = 4
+MAX_MESSAGES = 100_000  # the messages reference: "There is a limit of 100,000 messages in a single request"
 
 COMMON_FIELDS = {"model", "messages", "system", "tools", "tool_choice", "cache_control", "thinking",
                  "metadata", "output_config", "service_tier", "speed", "inference_geo", "container",
@@ -30,23 +40,11 @@ ASSISTANT_BLOCKS = {"text", "tool_use", "thinking", "redacted_thinking", "server
                     "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
                     "bash_code_execution_tool_result", "text_editor_code_execution_tool_result",
                     "tool_search_tool_result", "compaction"}
+ALLOWED_BLOCKS = {"user": USER_BLOCKS, "assistant": ASSISTANT_BLOCKS, "system": {"text"}}
+TEXT_KEYS = {"type", "text", "cache_control", "citations"}
+IMAGE_SOURCES = {"base64": ("media_type", "data"), "url": ("url",), "file": ("file_id",)}
 NO_CACHE_CONTROL = {"thinking", "redacted_thinking"}
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-
-
-class ApiError(Exception):
-    """An error response: HTTP ``status``, API error ``type`` and ``message``."""
-
-    def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.type = type_
-        self.message = message
-        self.headers = headers or {}
-
-
-def invalid(message: str) -> ApiError:
-    return ApiError(400, "invalid_request_error", message)
 
 
 @dataclass
@@ -62,6 +60,7 @@ class Checked:
     notes: list[str] = field(default_factory=list)
 
 
+# ---- blocks -------------------------------------------------------------------------------
 def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
@@ -77,9 +76,36 @@ def _check_text(block: dict[str, Any], where: str) -> None:
     text = block.get("text")
     if not isinstance(text, str):
         raise invalid(f"{where}.text: Field required")
+    extra = sorted(set(block) - TEXT_KEYS)
+    if extra:
+        raise invalid(f"{where}.{extra[0]}: Extra inputs are not permitted")
     if not text.strip():
         raise invalid(f"{where}: text content blocks must contain non-whitespace text"
                       if text else f"{where}: text content blocks must be non-empty")
+
+
+def _check_image(block: dict[str, Any], where: str) -> None:
+    """An image needs a source with its data: base64 ``media_type`` and ``data``, a ``url``,
+    or a ``file_id``."""
+    src = block.get("source")
+    kind = src.get("type") if isinstance(src, dict) else None
+    if kind not in IMAGE_SOURCES:
+        raise invalid(f"{where}.source: Field required (an object with type 'base64', 'url' or 'file')")
+    for key in IMAGE_SOURCES[kind]:
+        if not isinstance(src.get(key), str) or not src[key]:
+            raise invalid(f"{where}.source.{kind}.{key}: Field required")
+
+
+def _check_block(b: dict[str, Any], kind: str, bw: str, final_prefill: bool) -> None:
+    if kind == "text" and not final_prefill:
+        _check_text(b, bw)
+    elif kind == "image":
+        _check_image(b, bw)
+    elif kind == "tool_use" and not (isinstance(b.get("id"), str) and isinstance(b.get("name"), str)
+                                     and isinstance(b.get("input"), dict)):
+        raise invalid(f"{bw}: tool_use blocks need a string 'id', a string 'name' and an object 'input'")
+    elif kind == "tool_result" and not isinstance(b.get("tool_use_id"), str):
+        raise invalid(f"{bw}.tool_use_id: Field required")
 
 
 def _check_cache_control(cc: Any, where: str, ttls: list[str]) -> int:
@@ -97,35 +123,7 @@ def _check_cache_control(cc: Any, where: str, ttls: list[str]) -> int:
     return 1
 
 
-THINKING_FEATURES = {"enabled": "extended_thinking_manual", "adaptive": "adaptive_thinking",
-                     "between_tools": "thinking"}
-
-
-def _check_thinking(thinking: Any, spec: Any, max_tokens: int) -> None:
-    """The ``thinking`` configuration against the model's catalog features (the SDK's
-    ``ThinkingConfigParam``; budget rule from its docstring: "Must be >=1024 and less than
-    `max_tokens`")."""
-    kind = thinking.get("type") if isinstance(thinking, dict) else None
-    if kind not in ("enabled", "disabled", "adaptive", "between_tools"):
-        raise invalid("thinking.type: Input should be 'enabled', 'disabled', 'adaptive' or 'between_tools'")
-    if kind == "disabled":
-        if spec.supports("thinking_always_on"):
-            raise invalid(f"thinking: thinking cannot be disabled for {spec.id}")
-        return
-    if not spec.supports(THINKING_FEATURES[kind]):
-        raise invalid(f"thinking.type: '{kind}' is not supported for {spec.id}")
-    if kind == "enabled":
-        budget = thinking.get("budget_tokens")
-        if not isinstance(budget, int) or isinstance(budget, bool):
-            raise invalid("thinking.enabled.budget_tokens: Field required")
-        if budget < 1024:
-            raise invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
-        if budget >= max_tokens:
-            raise invalid("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
-                          "documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
-                          "#max-tokens-and-context-window-size")
-
-
+# ---- one message --------------------------------------------------------------------------
 @dataclass
 class _MessageCheck:
     role: str
@@ -135,53 +133,38 @@ class _MessageCheck:
 
 
 def _check_message(i: int, m: Any, is_last: bool) -> _MessageCheck:
-    """The rules that concern one message alone."""
+    """The rules that concern one message alone (not the model: those are checked by the caller)."""
     where = f"messages.{i}"
     if not isinstance(m, dict):
         raise invalid(f"{where}: Input should be a valid dictionary")
     role = m.get("role")
-    if role not in ("user", "assistant"):
-        raise invalid(f"{where}.role: Input should be 'user' or 'assistant'")
+    if role not in ALLOWED_BLOCKS:
+        raise invalid(f"{where}.role: Input should be 'user', 'assistant' or 'system'")
     extra = set(m) - {"role", "content"}
     if extra:
         raise invalid(f"{where}.{sorted(extra)[0]}: Extra inputs are not permitted")
     if "content" not in m:
         raise invalid(f"{where}.content: Field required")
     blocks = _blocks(m["content"], where)
-    is_final_assistant = is_last and role == "assistant"
-    if not blocks or (isinstance(m["content"], str) and not m["content"] and not is_final_assistant):
+    final_prefill = is_last and role == "assistant" and isinstance(m["content"], str)
+    if not blocks or (isinstance(m["content"], str) and not m["content"] and not (is_last and role == "assistant")):
         raise invalid(f"{where}: all messages must have non-empty content except for the optional "
                       "final assistant message")
-    allowed_types = USER_BLOCKS if role == "user" else ASSISTANT_BLOCKS
-    uses_tools = False
-    ccs: list[tuple[str, Any]] = []
+    allowed = ALLOWED_BLOCKS[role]
+    uses_tools, ccs = False, []
     for j, b in enumerate(blocks):
-        bw = f"{where}.content.{j}"
-        kind = b["type"]
-        if kind not in allowed_types:
-            expected = ", ".join(f"'{t}'" for t in sorted(allowed_types))
+        bw, kind = f"{where}.content.{j}", b["type"]
+        if kind not in allowed:
+            expected = ", ".join(f"'{t}'" for t in sorted(allowed))
             raise invalid(f"{bw}: Input tag '{kind}' found using 'type' does not match any of the "
                           f"expected tags for a {role} message: {expected}")
-        if kind == "text" and not (is_final_assistant and isinstance(m["content"], str)):
-            _check_text(b, bw)
-        if kind in ("tool_use", "tool_result"):
-            uses_tools = True
-        if kind == "tool_use" and not (isinstance(b.get("id"), str) and isinstance(b.get("name"), str)
-                                       and isinstance(b.get("input"), dict)):
-            raise invalid(f"{bw}: tool_use blocks need a string 'id', a string 'name' and an object 'input'")
-        if kind == "tool_result" and not isinstance(b.get("tool_use_id"), str):
-            raise invalid(f"{bw}.tool_use_id: Field required")
+        _check_block(b, kind, bw, final_prefill)
+        uses_tools = uses_tools or kind in ("tool_use", "tool_result")
         if "cache_control" in b:
             if kind in NO_CACHE_CONTROL:
                 raise invalid(f"{bw}.cache_control: cache_control cannot be set on {kind} blocks")
             ccs.append((bw, b["cache_control"]))
     return _MessageCheck(role, blocks, ccs, uses_tools)
-
-
-def _starts_with_compaction(message: dict[str, Any]) -> bool:
-    """A compaction block sent back first in ``messages`` (the beta ``compaction`` request's
-    result, "which later requests send first in `messages`") may open the conversation."""
-    return message["role"] == "assistant" and message["content"][0]["type"] == "compaction"
 
 
 class ValidationMemo:
@@ -207,43 +190,78 @@ class ValidationMemo:
         self.messages, self.results = messages, results
 
 
+# ---- the request --------------------------------------------------------------------------
 def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = False,
-             memo: ValidationMemo | None = None) -> Checked:
+             betas: frozenset[str] = frozenset(), memo: ValidationMemo | None = None) -> Checked:
     """Check ``body`` like ``POST /v1/messages`` (or ``count_tokens``) for the model ``spec``.
 
     ``spec`` is the catalog's ``ModelSpec`` (unknown models are rejected by the caller);
+    ``betas`` are the request's ``anthropic-beta`` values (``beta``: any were given);
     ``memo`` (optional) skips re-checking messages equal to the previous request's.
     """
+    max_tokens = _check_fields(body, spec, endpoint, beta)
+    check_generation(body, spec, max_tokens, betas)
+    ttls: list[str] = []
+    tools, names, breakpoints = _check_tools(body.get("tools"), ttls)
+    _check_tool_choice(body, tools, names, spec)
+    system, system_bps = _system_blocks(body.get("system"), ttls)
+    merged, runs, uses_tools, message_bps = _merge(_message_list(body), spec, memo, ttls)
+    if uses_tools and not tools:
+        raise invalid("Requests which include `tool_use` or `tool_result` blocks must define tools.")
+    _check_order(merged)
+    _check_tool_pairs(merged)
+    _check_final(merged, spec, body)
+    breakpoints += system_bps + message_bps + _check_automatic_cache(body, merged, system, tools, ttls)
+    if breakpoints > MAX_BREAKPOINTS:
+        raise invalid(f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
+                      f"Found {breakpoints}.")
+    for m in merged:
+        del m["_sources"], m["_tools"]
+    return Checked(body=body, system=system, messages=merged, tools=tools, merged_runs=runs,
+                   breakpoints=breakpoints)
+
+
+def _check_fields(body: Any, spec: Any, endpoint: str, beta: bool) -> int | None:
+    """Known top-level fields, and ``max_tokens`` on ``/v1/messages`` (returned)."""
     if not isinstance(body, dict):
         raise invalid("request body must be a JSON object")
     allowed = CREATE_FIELDS if endpoint == "messages" else COMMON_FIELDS
     for key in body:
         if key not in allowed or (key in BETA_FIELDS and not beta):
             raise invalid(f"{key}: Extra inputs are not permitted")
+    if endpoint != "messages":
+        return None
+    mt = body.get("max_tokens")
+    if mt is None:
+        raise invalid("max_tokens: Field required")
+    if not isinstance(mt, int) or isinstance(mt, bool) or mt < 0:
+        raise invalid("max_tokens: Input should be a valid non-negative integer")
+    if mt > spec.max_output:
+        raise invalid(f"max_tokens: {mt} > {spec.max_output}, which is the maximum allowed number "
+                      f"of output tokens for {spec.id}")
+    if mt == 0:
+        _check_prewarm(body)
+    return mt
 
-    if endpoint == "messages":
-        mt = body.get("max_tokens")
-        if mt is None:
-            raise invalid("max_tokens: Field required")
-        if not isinstance(mt, int) or isinstance(mt, bool) or mt < 0:
-            raise invalid("max_tokens: Input should be a valid non-negative integer")
-        if mt > spec.max_output:
-            raise invalid(f"max_tokens: {mt} > {spec.max_output}, which is the maximum allowed number "
-                          f"of output tokens for {spec.id}")
-        if body.get("thinking") is not None:
-            _check_thinking(body["thinking"], spec, mt)
-        for name, lo, hi in (("temperature", 0.0, 1.0), ("top_p", 0.0, 1.0)):
-            v = body.get(name)
-            if v is not None and not (isinstance(v, int | float) and lo <= v <= hi):
-                raise invalid(f"{name}: Input should be between {lo} and {hi}")
 
-    ttls: list[str] = []
-    breakpoints = 0
+def _check_prewarm(body: dict[str, Any]) -> None:
+    """``max_tokens: 0`` fills the prompt cache without generating (prompt caching, "Pre-warming
+    the cache"); the combinations that page lists are refused."""
+    refused = [("stream", body.get("stream") is True),
+               ("thinking", (body.get("thinking") or {}).get("type") == "enabled"),
+               ("output_config.format", bool((body.get("output_config") or {}).get("format"))),
+               ("tool_choice", (body.get("tool_choice") or {}).get("type") in ("any", "tool"))]
+    for name, hit in refused:
+        if hit:
+            raise invalid(f"max_tokens: 0 (cache pre-warming) cannot be combined with {name}")
 
-    tools = body.get("tools") or []
+
+def _check_tools(tools: Any, ttls: list[str]) -> tuple[list[dict[str, Any]], set[str], int]:
+    tools = tools or []
     if not isinstance(tools, list):
         raise invalid("tools: Input should be a valid list")
     names: set[str] = set()
+    breakpoints = 0
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
             raise invalid(f"tools.{i}: Input should be a valid dictionary")
@@ -258,35 +276,45 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
             if not isinstance(schema, dict) or schema.get("type") != "object":
                 raise invalid(f"tools.{i}.input_schema: Input should be a JSON Schema object with type 'object'")
         breakpoints += _check_cache_control(tool.get("cache_control"), f"tools.{i}", ttls)
+    return tools, names, breakpoints
 
+
+def _check_tool_choice(body: dict[str, Any], tools: list[dict[str, Any]], names: set[str], spec: Any) -> None:
     tool_choice = body.get("tool_choice")
-    if tool_choice is not None:
-        kind = tool_choice.get("type") if isinstance(tool_choice, dict) else None
-        if kind not in ("auto", "any", "tool", "none"):
-            raise invalid("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
-        if not tools and kind != "none":
-            raise invalid("tool_choice: tool_choice may only be specified while providing tools")
-        if kind == "tool" and tool_choice.get("name") not in names:
-            raise invalid(f"tool_choice.name: no tool named {tool_choice.get('name')!r} in tools")
-        if kind in ("any", "tool") and not spec.supports("forced_tool_choice"):
-            raise invalid(f"tool_choice: forced tool use (type '{kind}') is not supported by {spec.id}; "
-                          "use tool_choice {'type': 'auto'} and describe the tool in the prompt")
+    if tool_choice is None:
+        return
+    kind = tool_choice.get("type") if isinstance(tool_choice, dict) else None
+    if kind not in ("auto", "any", "tool", "none"):
+        raise invalid("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
+    if not tools and kind != "none":
+        raise invalid("tool_choice: tool_choice may only be specified while providing tools")
+    if kind == "tool" and tool_choice.get("name") not in names:
+        raise invalid(f"tool_choice.name: no tool named {tool_choice.get('name')!r} in tools")
+    if kind in ("any", "tool") and not spec.supports("forced_tool_choice"):
+        raise invalid(f"tool_choice: forced tool use (type '{kind}') is not supported by {spec.id}; "
+                      "use tool_choice {'type': 'auto'} and describe the tool in the prompt")
+    if kind in ("any", "tool") and thinking_on(body):
+        raise invalid("Thinking may not be enabled when tool_choice forces tool use. Use tool_choice "
+                      "{'type': 'auto'} or 'none', or turn thinking off for this request.")
 
-    system = body.get("system")
+
+def _system_blocks(system: Any, ttls: list[str]) -> tuple[list[dict[str, Any]], int]:
     if system is None or system == "":
-        system_blocks: list[dict[str, Any]] = []
-    elif isinstance(system, str):
-        system_blocks = [{"type": "text", "text": system}]
-    elif isinstance(system, list):
-        system_blocks = system
-        for j, b in enumerate(system):
-            if not isinstance(b, dict) or b.get("type") != "text":
-                raise invalid(f"system.{j}.type: Input should be 'text'")
-            _check_text(b, f"system.{j}")
-            breakpoints += _check_cache_control(b.get("cache_control"), f"system.{j}", ttls)
-    else:
+        return [], 0
+    if isinstance(system, str):
+        return [{"type": "text", "text": system}], 0
+    if not isinstance(system, list):
         raise invalid("system: Input should be a valid string or a list of text blocks")
+    breakpoints = 0
+    for j, b in enumerate(system):
+        if not isinstance(b, dict) or b.get("type") != "text":
+            raise invalid(f"system.{j}.type: Input should be 'text'")
+        _check_text(b, f"system.{j}")
+        breakpoints += _check_cache_control(b.get("cache_control"), f"system.{j}", ttls)
+    return system, breakpoints
 
+
+def _message_list(body: dict[str, Any]) -> list[Any]:
     messages = body.get("messages")
     if messages is None:
         raise invalid("messages: Field required")
@@ -294,34 +322,67 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
         raise invalid("messages: Input should be a valid list")
     if not messages:
         raise invalid("messages: at least one message is required")
+    if len(messages) > MAX_MESSAGES:
+        raise invalid(f"messages: a request may hold at most {MAX_MESSAGES:,} messages; found {len(messages):,}")
+    return messages
 
+
+def _merge(messages: list[Any], spec: Any, memo: ValidationMemo | None,
+           ttls: list[str]) -> tuple[list[dict[str, Any]], int, bool, int]:
+    """Check each message (reusing ``memo``) and merge consecutive same-role messages."""
     merged: list[dict[str, Any]] = []
-    runs = 0
-    uses_tools = False
+    runs, uses_tools, breakpoints = 0, False, 0
     reuse = memo.reusable(messages) if memo is not None else 0
     results: list[_MessageCheck] = []
     for i, m in enumerate(messages):
-        checked_msg = memo.results[i] if i < reuse else _check_message(i, m, i == len(messages) - 1)
-        results.append(checked_msg)
-        role, blocks = checked_msg.role, checked_msg.blocks
-        uses_tools = uses_tools or checked_msg.uses_tools
-        for where, cc in checked_msg.cache_controls:
+        if isinstance(m, dict) and m.get("role") == "system" and not spec.supports("system_messages"):
+            raise invalid(f"messages.{i}.role: role 'system' is not supported on this model ({spec.id}); "
+                          "put the instruction in the top-level system prompt or a user message")
+        checked = memo.results[i] if i < reuse else _check_message(i, m, i == len(messages) - 1)
+        results.append(checked)
+        uses_tools = uses_tools or checked.uses_tools
+        for where, cc in checked.cache_controls:
             breakpoints += _check_cache_control(cc, where, ttls)
-        if merged and merged[-1]["role"] == role:
-            merged[-1]["content"] = merged[-1]["content"] + list(blocks)
+        if merged and merged[-1]["role"] == checked.role:
+            merged[-1]["content"] = merged[-1]["content"] + list(checked.blocks)
             merged[-1]["_sources"].append(i)
-            merged[-1]["_tools"] = merged[-1]["_tools"] or checked_msg.uses_tools
+            merged[-1]["_tools"] = merged[-1]["_tools"] or checked.uses_tools
             runs += 1
         else:
-            merged.append({"role": role, "content": list(blocks), "_sources": [i], "_tools": checked_msg.uses_tools})
+            merged.append({"role": checked.role, "content": list(checked.blocks), "_sources": [i],
+                           "_tools": checked.uses_tools})
     if memo is not None:
         memo.remember(messages, results)
+    return merged, runs, uses_tools, breakpoints
 
-    if uses_tools and not tools:
-        raise invalid("Requests which include `tool_use` or `tool_result` blocks must define tools.")
+
+def _starts_with_compaction(message: dict[str, Any]) -> bool:
+    """A compaction block sent back first in ``messages`` (the beta ``compaction`` request's
+    result, "which later requests send first in `messages`") may open the conversation."""
+    return message["role"] == "assistant" and message["content"][0]["type"] == "compaction"
+
+
+def _check_order(merged: list[dict[str, Any]]) -> None:
+    """The first message is the user's; a system message follows a user message (or an
+    assistant turn ending in server tool use) and is last or followed by the assistant."""
+    if merged[0]["role"] == "system":
+        raise invalid("messages.0: a system message cannot open the conversation; put the initial "
+                      "instructions in the top-level system field")
     if merged[0]["role"] != "user" and not _starts_with_compaction(merged[0]):
         raise invalid('messages: first message must use the "user" role')
+    for k, m in enumerate(merged):
+        if m["role"] != "system":
+            continue
+        prev = merged[k - 1]
+        after_user = prev["role"] == "user" or prev["content"][-1]["type"] == "server_tool_use"
+        if not after_user or (k + 1 < len(merged) and merged[k + 1]["role"] != "assistant"):
+            raise invalid(f"messages.{m['_sources'][0]}: a system message must follow a user message and be "
+                          "the last message or be followed by an assistant message")
 
+
+def _check_tool_pairs(merged: list[dict[str, Any]]) -> None:
+    """Each ``tool_use`` answered first thing in the next user message, each ``tool_result``
+    answering a ``tool_use`` of the previous assistant message."""
     for k, m in enumerate(merged):
         if not m["_tools"] and (k == 0 or not merged[k - 1]["_tools"]):
             continue  # no tool block here, and no tool_use before it to answer
@@ -329,9 +390,8 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
         if m["role"] == "assistant":
             ids = [b["id"] for b in m["content"] if b["type"] == "tool_use"]
             if ids and k + 1 < len(merged):
-                nxt = merged[k + 1]["content"]
                 lead = []
-                for b in nxt:
+                for b in merged[k + 1]["content"]:
                     if b["type"] != "tool_result":
                         break
                     lead.append(b["tool_use_id"])
@@ -340,39 +400,74 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
                     raise invalid(f"{where}: `tool_use` ids were found without `tool_result` blocks immediately "
                                   f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
                                   "`tool_result` block in the next message.")
-        else:
-            prev_ids = set()
-            if k > 0:
-                prev_ids = {b["id"] for b in merged[k - 1]["content"] if b["type"] == "tool_use"}
-            seen_other = False
-            for j, b in enumerate(m["content"]):
-                if b["type"] != "tool_result":
-                    seen_other = True
-                    continue
-                if b["tool_use_id"] not in prev_ids:
-                    raise invalid(f"{where}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
-                                  f"{b['tool_use_id']}. Each `tool_result` block must have a corresponding "
-                                  "`tool_use` block in the previous message.")
-                if seen_other:
-                    raise invalid(f"{where}.content.{j}: `tool_result` blocks must come first in the user "
-                                  "message, before any other content")
+        elif m["role"] == "user":
+            _check_results(m, merged[k - 1] if k > 0 else None, where)
 
+
+def _check_results(m: dict[str, Any], prev: dict[str, Any] | None, where: str) -> None:
+    prev_ids = {b["id"] for b in prev["content"] if b["type"] == "tool_use"} if prev else set()
+    seen_other = False
+    for j, b in enumerate(m["content"]):
+        if b["type"] != "tool_result":
+            seen_other = True
+            continue
+        if b["tool_use_id"] not in prev_ids:
+            raise invalid(f"{where}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                          f"{b['tool_use_id']}. Each `tool_result` block must have a corresponding "
+                          "`tool_use` block in the previous message.")
+        if seen_other:
+            raise invalid(f"{where}.content.{j}: `tool_result` blocks must come first in the user "
+                          "message, before any other content")
+
+
+def _check_final(merged: list[dict[str, Any]], spec: Any, body: dict[str, Any]) -> None:
+    """A final assistant message (prefill): only on models that take it, without trailing
+    whitespace, and not with thinking on (thinking has to come first in a reply)."""
     last = merged[-1]
-    if last["role"] == "assistant":
-        if not spec.supports("prefill"):
-            raise invalid(f"This model ({spec.id}) does not support assistant message prefill. "
-                          "The conversation must end with a user message.")
-        tail = last["content"][-1]
-        if tail["type"] == "text" and tail.get("text", "") != tail.get("text", "").rstrip():
-            raise invalid("messages: final assistant content cannot end with trailing whitespace")
+    if last["role"] != "assistant":
+        return
+    where = f"messages.{last['_sources'][0]}"
+    if not spec.supports("prefill"):
+        raise invalid(f"This model ({spec.id}) does not support assistant message prefill. "
+                      "The conversation must end with a user message.")
+    if thinking_on(body) and last["content"][0]["type"] not in ("thinking", "redacted_thinking"):
+        raise invalid(f"{where}.content.0: When `thinking` is enabled, a final `assistant` message must start "
+                      "with a thinking block; prefilling a reply is not possible with thinking on (end with "
+                      "a user message, or turn thinking off)")
+    tail = last["content"][-1]
+    if tail["type"] == "text" and tail.get("text", "") != tail.get("text", "").rstrip():
+        raise invalid("messages: final assistant content cannot end with trailing whitespace")
 
-    if body.get("cache_control") is not None:
-        breakpoints += _check_cache_control(body["cache_control"], "cache_control", [*ttls])
-    if breakpoints > MAX_BREAKPOINTS:
-        raise invalid(f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
-                      f"Found {breakpoints}.")
 
-    for m in merged:
-        del m["_sources"], m["_tools"]
-    return Checked(body=body, system=system_blocks, messages=merged, tools=tools,
-                   merged_runs=runs, breakpoints=breakpoints)
+def _last_cacheable(merged: list[dict[str, Any]], system: list[dict[str, Any]],
+                    tools: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    """Where automatic caching puts its breakpoint: the last block that can carry one."""
+    for m in reversed(merged):
+        for j in range(len(m["content"]) - 1, -1, -1):
+            if m["content"][j]["type"] not in NO_CACHE_CONTROL:
+                return f"messages.{m['_sources'][0]}.content.{j}", m["content"][j]
+    if system:
+        return f"system.{len(system) - 1}", system[-1]
+    if tools:
+        return f"tools.{len(tools) - 1}", tools[-1]
+    return None
+
+
+def _check_automatic_cache(body: dict[str, Any], merged: list[dict[str, Any]], system: list[dict[str, Any]],
+                           tools: list[dict[str, Any]], ttls: list[str]) -> int:
+    """The top-level ``cache_control`` (automatic caching) takes one of the 4 slots, unless the
+    last cacheable block already carries an explicit one with the same TTL (a no-op); with a
+    different TTL the request is refused (prompt caching, "Automatic caching")."""
+    auto = body.get("cache_control")
+    if auto is None:
+        return 0
+    counted = _check_cache_control(auto, "cache_control", [*ttls])
+    target = _last_cacheable(merged, system, tools)
+    explicit = target[1].get("cache_control") if target else None
+    if explicit is None:
+        return counted
+    ttl, block_ttl = auto.get("ttl", "5m"), explicit.get("ttl", "5m")
+    if ttl != block_ttl:
+        raise invalid(f"cache_control: the top-level cache_control has ttl {ttl!r} but the last cacheable "
+                      f"block ({target[0]}) sets ttl {block_ttl!r}; use the same ttl or drop one of them")
+    return 0

@@ -31,7 +31,8 @@ text = st.lists(st.sampled_from(WORDS), min_size=1, max_size=400).map(" ".join)
 
 @st.composite
 def conversation(draw):
-    """A valid request with 0-4 breakpoints, 1h ones before 5m ones, maybe automatic caching."""
+    """A valid request with 0-4 breakpoints, 1h ones before 5m ones, maybe automatic caching
+    (with the last block's TTL when that block is marked: a different one is a 400)."""
     n = draw(st.integers(1, 4))
     msgs = []
     for i in range(n):
@@ -50,7 +51,8 @@ def conversation(draw):
     if system:
         body["system"] = system
     if auto:
-        body["cache_control"] = {"type": "ephemeral", "ttl": "5m" if n_1h < len(marked) or draw(st.booleans()) else "1h"}
+        ttl = "5m" if n_1h < len(marked) or draw(st.booleans()) else "1h"
+        body["cache_control"] = {"type": "ephemeral", "ttl": blocks[-1].get("cache_control", {}).get("ttl", ttl)}
     return body
 
 

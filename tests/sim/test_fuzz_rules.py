@@ -52,8 +52,11 @@ def _tool_use_indexes(req):
 DEFECTS = {
     "no max_tokens": (lambda r, d: r.pop("max_tokens"), "max_tokens: Field required"),
     "max_tokens too big": (lambda r, d: r.update(max_tokens=10**7), "maximum allowed number of output tokens"),
-    "bad role": (lambda r, d: r["messages"][d(st.integers(0, len(r["messages"]) - 1))].update(role="system"),
-                 "Input should be 'user' or 'assistant'"),
+    "bad role": (lambda r, d: r["messages"][d(st.integers(0, len(r["messages"]) - 1))].update(role="tool"),
+                 "Input should be 'user', 'assistant' or 'system'"),
+    "system role on a model without it": (
+        lambda r, d: r["messages"][d(st.integers(0, len(r["messages"]) - 1))].update(role="system"),
+        "role 'system' is not supported on this model"),
     "empty text": (lambda r, d: r["messages"].__setitem__(0, {"role": "user", "content": [{"type": "text", "text": ""}]}),
                    "text content blocks must be non-empty"),
     "starts with assistant": (lambda r, d: r["messages"].insert(0, {"role": "assistant", "content": "hello"}),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import dataclass
 
 import anthropic
 import pytest
@@ -17,31 +16,9 @@ from convolab.sim import (
     simulated_async_client,
     simulated_client,
 )
+from convolab.sim.responder import Reply
 
 MODEL = "claude-sonnet-4-6"
-
-
-@dataclass
-class Reply:
-    blocks: list
-    stop_reason: str = "end_turn"
-
-
-def echo(request: dict) -> Reply:
-    """A tiny responder: repeats the last user text."""
-    last = request["messages"][-1]["content"]
-    text = " ".join(b.get("text", "") for b in last if b["type"] == "text") or "ok"
-    return Reply([{"type": "text", "text": f"You said: {text}"}])
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator(clock=ManualClock(), responder=echo)
-
-
-@pytest.fixture
-def client(sim: Simulator) -> anthropic.Anthropic:
-    return sim.client(max_retries=0)
 
 
 def user(text: str) -> dict:
@@ -90,8 +67,8 @@ BAD_REQUESTS = [
      anthropic.BadRequestError, "text content blocks must be non-empty"),
     ({"max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "text", "text": "  "}]}]},
      anthropic.BadRequestError, "non-whitespace text"),
-    ({"max_tokens": 10, "messages": [{"role": "system", "content": "x"}]}, anthropic.BadRequestError,
-     "Input should be 'user' or 'assistant'"),
+    ({"max_tokens": 10, "messages": [{"role": "tool", "content": "x"}]}, anthropic.BadRequestError,
+     "Input should be 'user', 'assistant' or 'system'"),
     ({"max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "video", "url": "x"}]}]},
      anthropic.BadRequestError, "Input tag 'video'"),
     ({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [user("x"), {"role": "assistant", "content": "Sure "}]},
@@ -189,19 +166,25 @@ def test_prompt_longer_than_window(client: anthropic.Anthropic):
         client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[user(big)])
 
 
-def test_window_counts_max_tokens_too(client: anthropic.Anthropic, sim: Simulator):
+def _filled(sim: Simulator, model: str, room: int) -> tuple[list[dict], int]:
+    """One user message filling the model's window but ``room`` tokens, and its count."""
     from convolab.catalog import get_model
 
-    spec = get_model("claude-haiku-4-5")
-    body = {"model": spec.id, "messages": [user("lorem " * 10)]}
-    n = sim.count(body)
-    filler = "lorem " * (spec.context_window - n - 100)
-    body["messages"] = [user(filler)]
-    n = sim.count(body)
-    assert n <= spec.context_window
+    window = get_model(model).context_window
+    n = sim.count({"model": model, "messages": [user("lorem " * 10)]})
+    messages = [user("lorem " * (window - n - room))]
+    return messages, sim.count({"model": model, "messages": messages})
+
+
+def test_window_counts_max_tokens_too_before_claude_4_5(client: anthropic.Anthropic, sim: Simulator):
+    """Claude Opus 4.1 (before 4.5): input + max_tokens over the window is a 400, unless the
+    request opts in with the beta header that later models have by default."""
+    messages, n = _filled(sim, "claude-opus-4-1", 100)
     with pytest.raises(anthropic.BadRequestError, match="exceed context limit"):
-        client.messages.create(model=spec.id, max_tokens=min(spec.max_output, spec.context_window - n + 1),
-                               messages=body["messages"])
+        client.messages.create(model="claude-opus-4-1", max_tokens=200_000 - n + 1, messages=messages)
+    r = client.beta.messages.create(model="claude-opus-4-1", max_tokens=200_000 - n + 1, messages=messages,
+                                    betas=["model-context-window-exceeded-2025-08-26"])
+    assert r.usage.output_tokens <= 200_000 - n
 
 
 def test_consecutive_same_role_messages_are_merged_like_the_api(client: anthropic.Anthropic, sim: Simulator):
@@ -290,7 +273,7 @@ def test_lookback_is_limited_to_20_blocks(client: anthropic.Anthropic, sim: Simu
     assert client.messages.create(model=MODEL, max_tokens=10, messages=far).usage.cache_read_input_tokens == 0
 
 
-def test_fresh_simulator_starts_cold():
+def test_fresh_simulator_starts_cold(echo):
     kwargs = {"model": MODEL, "max_tokens": 20, "system": long_system(), "messages": [user("q")]}
     shared = Simulator(clock=ManualClock(), responder=echo)
     shared.client().messages.create(**kwargs)
@@ -333,7 +316,7 @@ def test_raw_stream_events(client: anthropic.Anthropic):
     assert "content_block_delta" in kinds and kinds[-2] == "message_delta"
 
 
-def test_async_client_create_and_stream():
+def test_async_client_create_and_stream(echo):
     async def go():
         client = simulated_async_client(responder=echo, clock=ManualClock())
         r = await client.messages.create(model=MODEL, max_tokens=50, messages=[user("async hi")])
@@ -371,7 +354,7 @@ def test_models_list_and_get(client: anthropic.Anthropic):
 
 
 # ---- faults -------------------------------------------------------------------------------------
-def test_sdk_retries_a_429_then_succeeds():
+def test_sdk_retries_a_429_then_succeeds(echo):
     sim = Simulator(responder=echo, faults=[429, None])
     r = sim.client(max_retries=2).messages.create(model=MODEL, max_tokens=20, messages=[user("x")])
     assert r.content[0].text == "You said: x"
@@ -380,13 +363,13 @@ def test_sdk_retries_a_429_then_succeeds():
 
 @pytest.mark.parametrize(("fault", "error"), [(529, anthropic.OverloadedError), (500, anthropic.InternalServerError),
                                               (429, anthropic.RateLimitError), ("timeout", anthropic.APITimeoutError)])
-def test_faults_surface_as_the_sdk_errors(fault, error):
+def test_faults_surface_as_the_sdk_errors(fault, error, echo):
     sim = Simulator(responder=echo, faults=[fault] * 5)
     with pytest.raises(error):
         sim.client(max_retries=0).messages.create(model=MODEL, max_tokens=20, messages=[user("x")])
 
 
-def test_fault_rates_are_seeded():
+def test_fault_rates_are_seeded(echo):
     def statuses(seed):
         sim = Simulator(responder=echo, faults={"529": 0.3}, seed=seed)
         c = sim.client(max_retries=0)
@@ -399,7 +382,7 @@ def test_fault_rates_are_seeded():
     assert 0 < statuses(1).count(529) < 30
 
 
-def test_latency_moves_the_clock_not_the_wall():
+def test_latency_moves_the_clock_not_the_wall(echo):
     clock = ManualClock()
     sim = Simulator(responder=echo, clock=clock, latency={"base": 0.5, "per_output_token": 0.01})
     before = clock.now()
