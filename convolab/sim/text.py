@@ -33,13 +33,22 @@ IRREGULAR = {
     "drove": "drive", "driven": "drive", "flew": "fly", "won": "win", "lost": "lose",
     "sold": "sell", "built": "build", "taught": "teach", "brought": "bring", "people": "person",
     "moved": "move", "dancing": "dance", "painting": "paint", "paintings": "paint",
+    "grew": "grow", "grown": "grow", "knew": "know", "known": "know", "threw": "throw", "drew": "draw",
+    "drawn": "draw", "spoke": "speak", "spoken": "speak", "chose": "choose", "chosen": "choose", "wore": "wear",
+    "woke": "wake", "sang": "sing", "sung": "sing", "swam": "swim", "rode": "ride", "ridden": "ride",
+    "hid": "hide", "hidden": "hide", "fell": "fall", "fallen": "fall", "held": "hold", "kept": "keep",
+    "slept": "sleep", "sent": "send", "spent": "spend", "stood": "stand", "sat": "sit", "told": "tell",
+    "said": "say", "paid": "pay", "heard": "hear", "meant": "mean", "caught": "catch", "fought": "fight",
+    "got": "get", "gotten": "get", "did": "do", "done": "do", "had": "have", "was": "be", "were": "be",
+    "became": "become", "came": "come", "broke": "break", "broken": "break", "forgot": "forget",
+    "led": "lead", "lent": "lend", "mice": "mouse", "men": "man", "women": "woman",
 }
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)*")
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 _SENT_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 _HEADER = re.compile(r"^\s*\[([^\]]{3,60})\]\s*")
-_SPEAKER = re.compile(r"^([A-Z][A-Za-z0-9_.'-]*(?: [A-Z][A-Za-z0-9_.'-]*){0,2}):\s+")
+_SPEAKER = re.compile(r"^([A-Z][A-Za-z0-9_.'-]*(?: [A-Z][A-Za-z0-9_.'-]*){0,2}):\s+(?=[A-Z0-9\"'“‘\[(])")
 
 
 def stem(word: str) -> str:
@@ -48,7 +57,7 @@ def stem(word: str) -> str:
     if w.endswith("'s"):
         w = w[:-2]
     if w in IRREGULAR:
-        return IRREGULAR[w]
+        return stem(IRREGULAR[w])  # the base form, stemmed as the regular forms are ("made" -> "mak")
     if len(w) > 4 and w.endswith("ies"):
         w = w[:-3] + "y"
     elif len(w) > 5 and w.endswith("ing"):
@@ -101,15 +110,28 @@ def numbers(text: str) -> list[str]:
     return _NUMBER.findall(text)
 
 
+_FIRST = re.compile(r"\b(?:i|me|my|mine|myself)\b", re.I)
+_PLURAL = re.compile(r"\b(?:we|we're|we've|we'd|our|ours|us|ourselves)\b", re.I)
+_SECOND = re.compile(r"\b(?:you|your|yours|yourself|you're|you've|you'd|you'll|ya)\b", re.I)
+_SELF_NAME = re.compile(r"\b(?:I'm|I am|[Mm]y name is|[Cc]all me)\s+([A-Z][a-z]+)\b(?!['’])")
+_CAPS = re.compile(r"\b[A-Z][a-z]{2,}\b")
+_NOTE = re.compile(r"\s*\[[^\]\[=]{2,40} = [^\]\[]{3,60}\]")  # a resolved-date note a strategy added
+
+
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of a message: its text, stemmed terms, speaker and header date text."""
+    """One sentence of a message: its text, stemmed terms, speaker, header date text, and which
+    grammatical persons it speaks in (``first``: I/my/me; ``plural``: we/our; ``second``: you)."""
 
     text: str
     terms: tuple[str, ...]
     speaker: str | None
     header: str | None  # the bracketed date header of its paragraph, if any
     dated: bool
+    first: bool = False
+    plural: bool = False
+    second: bool = False
+    caps: tuple[str, ...] = ()  # capitalized words (names, places), lowercase
 
 
 @dataclass(frozen=True)
@@ -120,29 +142,48 @@ class Analysis:
     index: dict[str, tuple[tuple[int, int], ...]]  # term -> ((sentence, tf), ...)
     lengths: int  # total terms over sentences
     speakers: frozenset[str]
+    self_names: frozenset[str] = frozenset()  # names the writer gives themselves ("I'm Ada"), lowercase
+    last_header: str | None = None  # the last date header in the text
+
+
+def _lead(para: str, header: str | None, speaker: str | None) -> tuple[str, str | None, str | None]:
+    """Strip the date headers and speaker labels a paragraph starts with (a transcript's role
+    label may come before the message's own: the innermost label is the speaker)."""
+    while True:
+        m = _HEADER.match(para)
+        if m and parse_date(m.group(1)) is not None:
+            header, para = m.group(1), para[m.end():]
+            continue
+        m = _SPEAKER.match(para)
+        if m:
+            speaker, para = m.group(1), para[m.end():]
+            continue
+        return para, header, speaker
 
 
 @lru_cache(maxsize=16384)
 def analyze(text: str) -> Analysis:
-    """Split and index one message text (cached by the text: history is processed once)."""
+    """Split and index one message text (cached by the text: history is processed once).
+
+    A date header (``[8 May, 2023]`` or ``[1:56 pm on 8 May, 2023]``, alone on its line or
+    before the text) is given to the next sentence; a ``Name:`` label names the speaker of its
+    paragraph and of the paragraphs after it, until the next label."""
     sents: list[Sentence] = []
     speaker: str | None = None
+    header: str | None = None
     for para in text.splitlines():
         para = para.strip()
         if not para:
             continue
-        header = None
-        m = _HEADER.match(para)
-        if m and parse_date(m.group(1)) is not None:
-            header, para = m.group(1), para[m.end():]
-        m = _SPEAKER.match(para)
-        if m:
-            speaker, para = m.group(1), para[m.end():]
+        para, header, speaker = _lead(para, header, speaker)
+        para = _NOTE.sub("", para) if " = " in para else para
         for s in _SENT_SPLIT.split(para):
             s = s.strip()
             if not s:
                 continue
-            sents.append(Sentence(s, tuple(terms(s)), speaker, header, has_date(s)))
+            sents.append(Sentence(s, tuple(terms(s)), speaker, header, has_date(s), bool(_FIRST.search(s)),
+                                  bool(_PLURAL.search(s)), bool(_SECOND.search(s)),
+                                  tuple(dict.fromkeys(w.lower() for w in _CAPS.findall(s)))))
             header = None  # later sentences inherit it at request time
     index: dict[str, list[tuple[int, int]]] = {}
     for i, s in enumerate(sents):
@@ -150,7 +191,9 @@ def analyze(text: str) -> Analysis:
             index.setdefault(t, []).append((i, tf))
     return Analysis(tuple(sents), {t: tuple(v) for t, v in index.items()},
                     sum(len(s.terms) for s in sents),
-                    frozenset(s.speaker for s in sents if s.speaker))
+                    frozenset(s.speaker for s in sents if s.speaker),
+                    frozenset(m.group(1).lower() for m in _SELF_NAME.finditer(text)),
+                    next((s.header for s in reversed(sents) if s.header), None))
 
 
 def snake(text: str) -> str:

@@ -1,0 +1,133 @@
+"""What the simulated model reads in a request: the texts of the system prompt, of the earlier
+messages (with who sent each), and of the last user message, split into the message itself and
+the material that comes with it (tool results, quoted excerpts, an earlier unanswered message).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+SUMMARY_MARKER = "[convolab:summarize]"
+
+_QUESTION_START = re.compile(
+    r"^\s*(what|when|where|who|whom|whose|why|how|which|do|does|did|is|are|was|were|can|could|"
+    r"would|will|should|has|have|had|tell me|remind me|list|name|describe|explain|recall)\b", re.I)
+_PARAGRAPHS = re.compile(r"\n\s*\n")
+_SUMMARY_ASK = re.compile(r"^\s*summari[sz]e|summari[sz]e (the|this|our) conversation|summary of", re.I)
+
+
+def is_question(text: str) -> bool:
+    """Does ``text`` ask something (a question mark, or a question word first)?"""
+    return "?" in text or bool(_QUESTION_START.match(text))
+
+
+def block_texts(content: Any) -> list[str]:
+    """Texts in a content value: text blocks, tool results, compaction and document text."""
+    if isinstance(content, str):
+        return [content] if content.strip() else []
+    out: list[str] = []
+    for b in content or []:
+        if isinstance(b, str):
+            out.append(b)
+        elif isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str):
+            out.append(b["text"])
+        elif not isinstance(b, dict):
+            continue
+        elif b.get("type") == "tool_result":
+            out.extend(block_texts(b.get("content")))
+        elif b.get("type") == "compaction" and isinstance(b.get("content"), str):
+            out.append(b["content"])
+        elif b.get("type") == "document" and isinstance((b.get("source") or {}).get("data"), str) \
+                and (b["source"].get("media_type") or "text/plain").startswith("text"):
+            out.append(b["source"]["data"])
+    return [t for t in out if t.strip()]
+
+
+def _only_tool_results(content: Any) -> bool:
+    if not isinstance(content, list) or not content:
+        return False
+    kinds = {b.get("type") for b in content if isinstance(b, dict)}
+    return "tool_result" in kinds and "text" not in kinds
+
+
+@dataclass
+class Parts:
+    """A request as the model reads it.
+
+    ``history`` holds the texts of the earlier messages in order (tool results included) and the
+    material sent with the last message; ``roles`` says for each who wrote it: ``"user"``,
+    ``"assistant"``, or ``"material"`` (tool results and quoted excerpts beside the question).
+    ``query`` is the last user message's own text, ``last`` every text of that message.
+    """
+
+    query: str
+    tool_results: bool
+    system: list[str]
+    history: list[str]
+    last: list[str]
+    roles: list[str] = field(default_factory=list)
+
+    def texts(self) -> list[tuple[str, str]]:
+        """Everything the model may quote, with its role: system prompt, then history."""
+        return [*((t, "system") for t in self.system), *zip(self.history, self.roles, strict=True)]
+
+    @property
+    def is_summary_request(self) -> bool:
+        """Does the request ask for a summary (convolab's marker, or "Summarize ...")?"""
+        return any(SUMMARY_MARKER in t for t in self.system) or SUMMARY_MARKER in self.query \
+            or bool(_SUMMARY_ASK.search(self.query))
+
+
+def _history(msgs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    texts: list[str] = []
+    roles: list[str] = []
+    for m in msgs:
+        content = m.get("content")
+        role = "assistant" if m.get("role") == "assistant" else "user"
+        if type(content) is str:  # the common case, kept fast: a history holds hundreds of messages
+            if content and not content.isspace():
+                texts.append(content)
+                roles.append(role)
+            continue
+        if role == "user" and isinstance(content, list) and any(
+                isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+            role = "material"
+        for t in block_texts(content):
+            texts.append(t)
+            roles.append(role)
+    return texts, roles
+
+
+def read_request(request: dict[str, Any]) -> Parts:
+    """The ``Parts`` of a Messages API request body (normalized or raw)."""
+    system_texts = block_texts(request.get("system") or [])
+    msgs = [m for m in request.get("messages") or [] if isinstance(m, dict)]
+    last_idx = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=-1)
+    history, roles = _history(msgs[:last_idx] if last_idx >= 0 else msgs)
+    if last_idx < 0:
+        return Parts("", False, system_texts, history, [], roles)
+    content = msgs[last_idx].get("content")
+    last = block_texts(content)
+    if _only_tool_results(content):
+        return Parts("", True, system_texts, history, last, roles)
+    plain = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"] \
+        if isinstance(content, list) else [content if isinstance(content, str) else ""]
+    plain = [t for t in plain if isinstance(t, str) and t.strip()]
+    query = plain[-1].strip() if plain else ""
+    extra = [t for t in last if t not in plain]  # tool results beside the question are material
+    if len(plain) > 1 and not any(SUMMARY_MARKER in t for t in plain):
+        # several text blocks (quoted excerpts, then the message): the last block is the
+        # message, the others are material, as they would be for a reader
+        extra = [*extra, *(x for t in plain[:-1] for x in _PARAGRAPHS.split(t) if x.strip())]
+    elif plain:
+        query = "\n\n".join(plain).strip()
+    extra_roles = ["material"] * len(extra)
+    paragraphs = [x.strip() for x in _PARAGRAPHS.split(query) if x.strip()]
+    if len(paragraphs) > 1 and SUMMARY_MARKER not in query and is_question(paragraphs[-1]):
+        # merged user messages (an unanswered one sent again with the next): what came before
+        # the final question is the user's own earlier words
+        query, extra = paragraphs[-1], [*extra, *paragraphs[:-1]]
+        extra_roles += ["user"] * (len(paragraphs) - 1)
+    return Parts(query, False, system_texts, history + extra, last, roles + extra_roles)
