@@ -36,6 +36,7 @@ LIST_SHARE = 0.45     # list items: hits scoring at least this share of the best
 EXTRA_SHARE = 0.8     # free text: a second sentence this close to the best is given too
 MAX_LIST = 5
 LATEST_SHARE = 0.7    # a later statement this close to the best one replaces it
+PASSAGE_WORDS = 45    # a free-text answer's passage grows sentence by sentence up to this
 LONG_SENTENCE = 22    # words; longer sentences are cut to their best clauses
 _LEAD_FLUFF = re.compile(r"^(?:(?:hey|hi|thanks|thank you|wow|yeah|yes|yep|yup|oh|ok|okay|sure|aww|woah|"
                          r"haha|so|well|btw|by the way|anyway|and|plus)\b[\s,!.:-]*)+", re.I)
@@ -121,7 +122,7 @@ def _latest(q: Question, ev: Evidence, hits: list[Hit]) -> Hit:
         return best  # events recur (each "when" has its own answer); states change
     later = [h for h in hits[1:] if h.score >= LATEST_SHARE * best.score and h.about >= best.about
              and h.terms >= best.terms and (h.ai, h.si) > (best.ai, best.si)
-             and _span(q, _support(q, ev, h)) is not None]
+             and _span(q, _support(q, ev, h), guess=False) is not None]
     return max(later, key=lambda h: (h.ai, h.si)) if later else best
 
 
@@ -162,12 +163,18 @@ def _best_clause(q: Question, text: str, anchor: date | None) -> str:
 
     def value(k: int) -> tuple[int, float, int]:
         ts = set(terms(parts[k]))
-        typed_span = typed and _span(q, Support(Hit(0, 0, 0), parts[k], None, None, anchor)) is not None
+        typed_span = typed and _span(q, Support(Hit(0, 0, 0), parts[k], None, None, anchor), guess=False) is not None
         return (len(ts & wanted), typed_span + sum(weights.get(t, 0.0) for t in ts), -k)
 
     k = -max(value(k) for k in range(len(parts)))[2]
     if len(set(terms(parts[k])) & wanted) < len(wanted) and len(text.split()) <= LONG_SENTENCE:
         return text
+    photo = re.search(r"\(a photo of [^)]*\)", text)
+    if photo and photo.group(0) not in parts[k]:
+        parts[k] = f"{parts[k]} {photo.group(0)}"  # what they showed stays with what they said
+    if typed and _span(q, Support(Hit(0, 0, 0), parts[k], None, None, anchor), guess=False) is None \
+            and _span(q, Support(Hit(0, 0, 0), text, None, None, anchor), guess=False) is not None:
+        return text  # the clause lost the span it answers with ("Yesterday, | I went to a fair")
     return parts[k]
 
 
@@ -191,9 +198,15 @@ def _support(q: Question, ev: Evidence, h: Hit) -> Support:
     if before and before[-1] == h.si - 1 and _ANAPHOR.match(s.text):
         picked.insert(0, before[-1])
     passage = q.kind in (AnswerType.TEXT, AnswerType.REASON, AnswerType.YES_NO)
-    short = len(s.terms) < 4 and (passage or _span(q, Support(h, s.text, None, None, None)) is None)
+    short = len(s.terms) < 4 and (passage or _span(q, Support(h, s.text, None, None, None), guess=False) is None)
     if after and after[0] == h.si + 1 and (passage or short):
         picked.append(after[0])
+        words = sum(len(sents[k].text.split()) for k in picked)
+        for k in after[1:]:  # free text: the rest of what they say on it, while it stays short
+            if not passage or k != picked[-1] + 1 or words + len(sents[k].text.split()) > PASSAGE_WORDS:
+                break
+            picked.append(k)
+            words += len(sents[k].text.split())
     texts = [_tidy(sents[k].text) for k in picked]
     if len(picked) == 1:
         texts = [_best_clause(q, texts[0], ev.anchor(h.ai, h.si))]
@@ -231,8 +244,9 @@ def _turned(sup: Support, text: str) -> str:
     return text
 
 
-def _span(q: Question, sup: Support) -> str | None:
-    """The span of the asked type in the support, as it will be said."""
+def _span(q: Question, sup: Support, *, guess: bool = True) -> str | None:
+    """The span of the asked type in the support, as it will be said. A date question with no
+    date in the support is answered by the day it was said (``guess``: "around 8 May 2023")."""
     kind = q.item if q.kind == AnswerType.LIST and q.item else q.kind
     text = sup.text
     if kind in (AnswerType.DATE, AnswerType.TIME):
@@ -242,7 +256,7 @@ def _span(q: Question, sup: Support) -> str | None:
             if q.text.lower().startswith("how long ago") and d.relative:
                 return f"{d.phrase} ({d.value})"
             return d.value
-        return f"around {fmt_date(sup.anchor)}" if sup.anchor else None
+        return f"around {fmt_date(sup.anchor)}" if sup.anchor and guess else None
     if kind == AnswerType.DURATION:
         found = durations(text)
         return found[0].strip() if found else None

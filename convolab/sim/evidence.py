@@ -52,9 +52,8 @@ REPLY_SHARE = 0.8         # the reply to a matching question inherits this share
 WHEN_MATCH, WHEN_MISS = 1.6, 0.5
 COMMON_SHARE = 0.25      # a term in more than this share of sentences says nothing (a corpus stopword;
                          # applied from BACKGROUND sentences on)
-CANDIDATES = 150         # sentences scored with their context
+CANDIDATES = 40          # sentences scored with their context
 SAME_TEXT, NEAR_TEXT = 0.5, 0.3  # weight of a question's term found elsewhere in the message / next to it
-MAX_FACTOR = TYPE_BONUS * WHEN_MATCH
 ECHO_LOOKBACK = 30       # user texts an assistant sentence is compared with
 ECHO_SHARE = 0.8          # an assistant sentence whose terms are this much in one user text echoes it
 _TAG_QUESTION = re.compile(r",\s*(?:right|isn't it|aren't they|don't you think|you know)\?$", re.I)
@@ -105,23 +104,30 @@ class Evidence:
     """The texts of a payload (``(text, role)`` pairs, roles ``system``, ``user``,
     ``assistant`` or ``material``) as sentences with speakers, subjects and dates."""
 
-    def __init__(self, texts: list[tuple[str, str]]):
+    def __init__(self, texts: list[tuple[str, str]], base: Evidence | None = None):
+        self.key = tuple(texts)
         self.texts = [t for t, _ in texts]
         self.roles = [r for _, r in texts]
-        self.analyses: list[Analysis] = [analyze(t) for t in self.texts]
+        k = len(base.analyses) if base is not None else 0
+        self.analyses: list[Analysis] = [*(base.analyses if base is not None else ()),
+                                         *(analyze(t) for t in self.texts[k:])]
         self.n = sum(len(a.sentences) for a in self.analyses)
         self._subjects: dict[tuple[int, int], frozenset[str]] = {}
         self._spans: dict[tuple[AnswerType, int, int], bool] = {}
         self._ranked = 0
+        self._base = base if base is not None and base.__dict__.get("_merged") is not None else None
 
     @classmethod
     def of(cls, texts: list[tuple[str, str]]) -> Evidence:
         """The ``Evidence`` of ``texts``, reused when the same texts come again (the questions
-        of an evaluation are asked one after another against one history)."""
+        of an evaluation are asked one after another against one history), and grown from a
+        recent one whose texts begin these (the next turn of a chat) rather than built anew."""
         key = tuple(texts)
         ev = _RECENT.get(key)
         if ev is None:
-            ev = _RECENT[key] = cls(texts)
+            base = max((e for e in _RECENT.values() if len(e.key) < len(key) and key[:len(e.key)] == e.key),
+                       key=lambda e: len(e.key), default=None)
+            ev = _RECENT[key] = cls(texts, base)
             while len(_RECENT) > RECENT:
                 del _RECENT[next(iter(_RECENT))]
         return ev
@@ -210,10 +216,11 @@ class Evidence:
         return sum(a.lengths for a in self.analyses)
 
     def _postings(self, focus: set[str]) -> dict[str, list[tuple[int, tuple[tuple[int, int], ...]]]]:
-        """Where each term occurs: ``[(text, ((sentence, tf), ...)), ...]``. The first question
-        scans the texts' indexes; a second one against the same evidence builds one index for all."""
+        """Where each term occurs: ``[(text, ((sentence, tf), ...)), ...]``. Read from one index
+        over all texts when it exists or can be grown from the evidence this one grew from, or
+        when this evidence is asked again; a first question scans the texts' own indexes."""
         self._ranked += 1
-        if self._ranked > 1:
+        if self._base is not None or self._ranked > 1 or "_merged" in self.__dict__:
             merged = self._merged
             return {t: merged.get(t, []) for t in focus}
         out: dict[str, list[tuple[int, tuple[tuple[int, int], ...]]]] = {t: [] for t in focus}
@@ -227,17 +234,23 @@ class Evidence:
 
     @cached_property
     def _merged(self) -> dict[str, list[tuple[int, tuple[tuple[int, int], ...]]]]:
-        out: dict[str, list[tuple[int, tuple[tuple[int, int], ...]]]] = {}
-        for ai, a in enumerate(self.analyses):
-            for t, found in a.index.items():
-                out.setdefault(t, []).append((ai, found))
+        """One inverted index over every text: grown from the evidence this one was grown from
+        (its lists are never changed in place: they may be shared)."""
+        base = self._base
+        self._base = None
+        out = dict(base._merged) if base is not None else {}
+        start = len(base.analyses) if base is not None else 0
+        for ai in range(start, len(self.analyses)):
+            for t, found in self.analyses[ai].index.items():
+                old = out.get(t)
+                out[t] = [*old, (ai, found)] if old else [(ai, found)]
         return out
 
     def rank(self, q: Question, *, limit: int = 12) -> tuple[list[Hit], bool]:
         """Sentences ranked against ``q`` (best first, at most ``limit``); second value: is the
-        best one good enough to answer from (it holds a rare term of the question, and what it
-        and its context cover of the question, weighed by whom it is about, reaches
-        ``MIN_COVERAGE``)."""
+        best one good enough to answer from (it holds a rare term of the question or all of its
+        terms first-hand, and what it and its context cover of the question, weighed by whom it
+        is about, reaches ``MIN_COVERAGE``)."""
         if not self.n or not q.focus:
             return [], False
         groups = {t: [(t, 1.0), *((r, RELATED_WEIGHT) for r in sorted(related(t)))] for t in q.focus}
@@ -275,7 +288,8 @@ class Evidence:
             return [], False
         top = hits[0]
         terms = set(own.get((top.ai, top.si), ())) | set(own.get(top.reply_to, ()) if top.reply_to else ())
-        ok = bool(terms & rare) and top.cover * top.about >= MIN_COVERAGE
+        whole = top.cover >= 0.99 and top.about >= 1.0  # every term, said first-hand
+        ok = bool(terms & rare or whole) and top.cover * top.about >= MIN_COVERAGE
         return hits, ok
 
     @staticmethod
@@ -321,9 +335,11 @@ class Evidence:
         coverage a span of the asked type in the sentence or beside it adds."""
         hits: dict[tuple[int, int], Hit] = {}
         ordered = sorted(scored.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        kind = q.item if q.kind == AnswerType.LIST and q.item else q.kind
+        most = (TYPE_BONUS if kind in _TYPED else 1.0) * (WHEN_MATCH if q.when else 1.0)  # the largest factor
         floor = 0.0
         for n, ((ai, si), (base, cover, alone, held)) in enumerate(ordered):
-            if base * MAX_FACTOR < floor:
+            if base * most < floor:
                 break
             s = self.sentence(ai, si)
             if self.roles[ai] == "assistant" and not s.speaker and self._echoes(ai, si):

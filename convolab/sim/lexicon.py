@@ -33,7 +33,7 @@ _FAMILIES = [
     "sad upset unhappy heartbroken",
     "hurt injury injured accident",
     "buy bought purchase",
-    "make create build craft",
+    "make create build craft design",
     "kid child son daughter children",
     "husband wife partner spouse married",
     "mom mother mum",
@@ -49,6 +49,8 @@ _FAMILIES = [
     "attitude feel feeling",
     "store shop boutique",
     "festival fest",
+    "music musician musical",
+    "listen hear",
 ]
 # Everyday categories and common members: "What pets ..." is answered by a dog or a cat.
 _KINDS = {
@@ -58,7 +60,10 @@ _KINDS = {
     "book": "novel read reading",
     "music": "song album band concert singer",
     "art": "painting paint drawing draw sculpture pottery",
-    "activity": "hobby",
+    "activity": "hobby sport game camping hiking swimming running reading painting pottery cooking dancing "
+                "yoga biking climbing gardening",
+    "event": "parade festival conference concert workshop meeting party reading show fair competition "
+             "wedding ceremony class group",
     "food": "dish meal recipe cook",
     "car": "vehicle",
     "game": "videogame",

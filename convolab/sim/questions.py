@@ -93,7 +93,7 @@ _MONTH_NO["sept"] = 9
 SHAPE_WORDS = QUESTION_WORDS | frozenset(["likely", "kind", "type", "types", "sort", "way", "ways", "both",
                                           "someth", "thing", "things", "specific", "particular", "usually",
                                           "recently", "often"])
-HEAD_WEIGHT = 0.5  # "books" in "What books ...": the items are instances, the word is rarely there
+HEAD_WEIGHT = 0.5
 
 
 def _plural(word: str) -> bool:

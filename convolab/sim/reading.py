@@ -6,7 +6,7 @@ the material that comes with it (tool results, quoted excerpts, an earlier unans
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 SUMMARY_MARKER = "[convolab:summarize]"
@@ -52,22 +52,33 @@ def _only_tool_results(content: Any) -> bool:
     return "tool_result" in kinds and "text" not in kinds
 
 
-@dataclass
 class Parts:
     """A request as the model reads it.
 
     ``history`` holds the texts of the earlier messages in order (tool results included) and the
     material sent with the last message; ``roles`` says for each who wrote it: ``"user"``,
     ``"assistant"``, or ``"material"`` (tool results and quoted excerpts beside the question).
-    ``query`` is the last user message's own text, ``last`` every text of that message.
+    ``query`` is the last user message's own text, ``last`` every text of that message. The
+    history is read only when a reply needs it (an acknowledgement does not).
     """
 
-    query: str
-    tool_results: bool
-    system: list[str]
-    history: list[str]
-    last: list[str]
-    roles: list[str] = field(default_factory=list)
+    def __init__(self, query: str, tool_results: bool, system: list[str], last: list[str],
+                 earlier: list[dict[str, Any]], extra: list[str] = (), extra_roles: list[str] = ()):
+        self.query, self.tool_results, self.system, self.last = query, tool_results, system, last
+        self._earlier, self._extra, self._extra_roles = earlier, list(extra), list(extra_roles)
+
+    @cached_property
+    def _read(self) -> tuple[list[str], list[str]]:
+        texts, roles = _history(self._earlier)
+        return texts + self._extra, roles + self._extra_roles
+
+    @property
+    def history(self) -> list[str]:
+        return self._read[0]
+
+    @property
+    def roles(self) -> list[str]:
+        return self._read[1]
 
     def texts(self) -> list[tuple[str, str]]:
         """Everything the model may quote, with its role: system prompt, then history."""
@@ -91,6 +102,13 @@ def _history(msgs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
                 texts.append(content)
                 roles.append(role)
             continue
+        if type(content) is list and len(content) == 1 and type(content[0]) is dict \
+                and content[0].get("type") == "text":  # a normalized plain message
+            text = content[0].get("text")
+            if isinstance(text, str) and text.strip():
+                texts.append(text)
+                roles.append(role)
+            continue
         if role == "user" and isinstance(content, list) and any(
                 isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
             role = "material"
@@ -105,13 +123,13 @@ def read_request(request: dict[str, Any]) -> Parts:
     system_texts = block_texts(request.get("system") or [])
     msgs = [m for m in request.get("messages") or [] if isinstance(m, dict)]
     last_idx = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=-1)
-    history, roles = _history(msgs[:last_idx] if last_idx >= 0 else msgs)
+    earlier = msgs[:last_idx] if last_idx >= 0 else msgs
     if last_idx < 0:
-        return Parts("", False, system_texts, history, [], roles)
+        return Parts("", False, system_texts, [], earlier)
     content = msgs[last_idx].get("content")
     last = block_texts(content)
     if _only_tool_results(content):
-        return Parts("", True, system_texts, history, last, roles)
+        return Parts("", True, system_texts, last, earlier)
     plain = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"] \
         if isinstance(content, list) else [content if isinstance(content, str) else ""]
     plain = [t for t in plain if isinstance(t, str) and t.strip()]
@@ -130,4 +148,4 @@ def read_request(request: dict[str, Any]) -> Parts:
         # the final question is the user's own earlier words
         query, extra = paragraphs[-1], [*extra, *paragraphs[:-1]]
         extra_roles += ["user"] * (len(paragraphs) - 1)
-    return Parts(query, False, system_texts, history + extra, last, roles + extra_roles)
+    return Parts(query, False, system_texts, last, earlier, extra, extra_roles)

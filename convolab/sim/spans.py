@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from convolab.dates import MONTHS, WEEKDAYS, fmt_date, parse_date, relative_dates
+from convolab.dates import MONTHS, WEEKDAYS, fmt_date, has_date, parse_date, relative_dates
 from convolab.sim.questions import AnswerType
 
 _NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
@@ -32,6 +32,9 @@ _NOT_NAMES = frozenset(["I", "I'm", "I've", "I'd", "I'll", "Hey", "Hi", "Hello",
                         "So", "But", "And", "The", "A", "An", "It", "It's", "That", "That's", "This", "What",
                         "LGBTQ", "LGBTQ+", "BTW", "Aww", "Woah", "Haha", "Congrats", "Yep", "Yup", "Love", "Glad",
                         "Sounds", "Good", "Happy", "Sorry", "Also", "Plus", "Just", "Anyway", "Definitely",
+                        "Mon", "Tue", "Tues", "Wed", "Thu", "Thur", "Thurs", "Fri", "Sat", "Sun", "Jan", "Feb",
+                        "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", "Last", "Next",
+                        "Yesterday", "Today", "Tomorrow", "Here", "There", "Check", "Look", "Let", "Let's",
                         *MONTHS, *WEEKDAYS])
 _PLACE_PREP = re.compile(r"\b(?:in|to|from|at|near|around|visit(?:ed|ing)?|across|through)\s+(?:the\s+)?"
                          r"([A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+){0,2})")
@@ -138,7 +141,7 @@ def reason(text: str) -> str | None:
 def has_span(kind: AnswerType, text: str, anchor: date | None, known: frozenset[str] = frozenset()) -> bool:
     """Does ``text`` hold a span that can answer a question of type ``kind``?"""
     if kind in (AnswerType.DATE, AnswerType.TIME):
-        return bool(date_spans(text, anchor))
+        return has_date(text) or bool(_DAY_MONTH.search(text))
     if kind == AnswerType.NUMBER:
         return bool(numbers(text))
     if kind == AnswerType.DURATION:
