@@ -42,6 +42,12 @@ def _request(clause: str) -> str:
     return f"you'll {m.group(1)}" if m else clause
 
 
+def says_something(text: str) -> bool:
+    """Does ``text`` state anything besides its questions and greetings?"""
+    return any(not is_fluff(s) and not s.text.rstrip().endswith("?") and terms(s.text)
+               for s in analyze(text).sentences)
+
+
 def acknowledge(text: str) -> str:
     """"Noted: ..." restating the statement ``text`` to the person who made it."""
     units: list[tuple[int, str]] = []

@@ -24,7 +24,7 @@ from datetime import date
 from convolab.dates import fmt_date
 from convolab.sim.evidence import Evidence, Hit, is_fluff
 from convolab.sim.lexicon import RELATED_WEIGHT, members, related
-from convolab.sim.perspective import to_second_person, to_third_person
+from convolab.sim.perspective import the_user_to_you, to_second_person, to_third_person
 from convolab.sim.questions import ASKER, AnswerType, Question, read_question
 from convolab.sim.reading import Parts
 from convolab.sim.spans import clauses, date_spans, durations, names, numbers, places, titles
@@ -241,7 +241,7 @@ def _turned(sup: Support, text: str) -> str:
         return to_second_person(text)
     if sup.speaker:
         return to_third_person(text, sup.speaker, sup.addressee)
-    return text
+    return the_user_to_you(text) if "user" in text else text
 
 
 def _span(q: Question, sup: Support, *, guess: bool = True) -> str | None:

@@ -56,6 +56,7 @@ CANDIDATES = 40          # sentences scored with their context
 SAME_TEXT, NEAR_TEXT = 0.5, 0.3  # weight of a question's term found elsewhere in the message / next to it
 ECHO_LOOKBACK = 30       # user texts an assistant sentence is compared with
 ECHO_SHARE = 0.8          # an assistant sentence whose terms are this much in one user text echoes it
+_THE_USER = re.compile(r"\b[Tt]he user\b")
 _TAG_QUESTION = re.compile(r",\s*(?:right|isn't it|aren't they|don't you think|you know)\?$", re.I)
 _FLUFF = re.compile(r"^(?:(?:hey|hi|hello|thanks|thank you|wow|yeah|yes|yep|yup|no|nope|oh|ok|okay|sure|"
                     r"great|awesome|cool|nice|aww|woah|haha|congrats|totally|definitely|absolutely|exactly|"
@@ -141,8 +142,8 @@ class Evidence:
     @cached_property
     def user_names(self) -> frozenset[str]:
         """Names the user gave for themselves ("I'm Ada", "my name is Ada"), lowercase."""
-        return frozenset(n for a, role in zip(self.analyses, self.roles, strict=True) if role == "user"
-                         for n in a.self_names)
+        said = (n for a, role in zip(self.analyses, self.roles, strict=True) if role == "user" for n in a.self_names)
+        return frozenset(said) | frozenset(n for a in self.analyses for n in a.user_named)
 
     @cached_property
     def people(self) -> frozenset[str]:
@@ -204,6 +205,9 @@ class Evidence:
                 out.add(you.lower())
                 if you == ASKER:
                     out.update(self.user_names)
+        if "user" in s.terms and _THE_USER.search(s.text):  # "the user lives in Porto": the asker
+            out.add(ASKER)
+            out.update(self.user_names)
         for low in s.caps:
             for p in self.people:
                 if p == low or (len(low) >= 3 and p.startswith(low) and p in self.speakers):

@@ -163,3 +163,45 @@ def to_third_person(text: str, name: str, addressee: str | None = None) -> str:
             out.append(t)
         k += 1
     return "".join(out)
+
+
+_THE_USER = re.compile(r"\b([Tt])he user(['’]s)?\b")
+_PLAIN = {"is": "are", "was": "were", "has": "have", "does": "do", "doesn't": "don't", "isn't": "aren't",
+          "wasn't": "weren't", "hasn't": "haven't"}
+
+
+def the_user_to_you(text: str) -> str:
+    """Words about "the user" said to the user: "The user lives in Porto" -> "You live in Porto",
+    "the user's budget" -> "your budget"."""
+    toks = _tokens(text)
+    out: list[str] = []
+    k = 0
+    while k < len(toks):
+        if toks[k].lower() == "the" and k + 2 < len(toks) and toks[k + 2].lower() in ("user", "user's"):
+            upper = toks[k][0] == "T"
+            if toks[k + 2].lower() == "user's":
+                out.append("Your" if upper else "your")
+            else:
+                out.append("You" if upper else "you")
+                j = _next_word(toks, k + 2)
+                if j is not None:
+                    toks[j] = _plain(toks[j])
+            k += 3
+            continue
+        out.append(toks[k])
+        k += 1
+    return "".join(out)
+
+
+def _plain(verb: str) -> str:
+    """The verb agreeing with "you" instead of "the user": "lives" -> "live", "is" -> "are"."""
+    low = verb.lower()
+    if low in _PLAIN:
+        return _PLAIN[low]
+    if low.endswith("ies") and len(low) > 4:
+        return verb[:-3] + "y"
+    if low.endswith(("shes", "ches", "xes", "sses", "zes", "oes")):
+        return verb[:-2]
+    if low.endswith("s") and not low.endswith(("ss", "us", "is")) and len(low) > 3:
+        return verb[:-1]
+    return verb

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from convolab.sim.acknowledge import acknowledge
+from convolab.sim.acknowledge import acknowledge, says_something
 from convolab.sim.answers import DONT_KNOW, answer
 from convolab.sim.reading import SUMMARY_MARKER, Parts, is_question, read_request
 from convolab.sim.summaries import summarize, summary_reply
@@ -52,6 +52,8 @@ def respond(request: dict[str, Any]) -> Reply:
         text = "Hello! What would you like to talk about?"
     elif is_question(parts.query):
         text = answer(parts)
+        if text == DONT_KNOW and says_something(parts.query):
+            text = acknowledge(parts.query)  # "I went there yesterday. How are you?": what they said matters
     else:
         text = acknowledge(parts.query)
     return Reply([{"type": "text", "text": text}], "end_turn")

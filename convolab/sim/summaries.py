@@ -39,6 +39,7 @@ class _Statement:
     speaker: str | None
     day: date | None
     terms: frozenset[str]
+    addressee: str | None = None  # whom "you" means: the other of two speakers
 
 
 def priority(sentence: str) -> float:
@@ -63,7 +64,7 @@ def _statements(texts: list[str]) -> list[_Statement]:
         for s in analyze(t).sentences:
             if s.header:
                 day = parse_date(s.header) or day
-            if SUMMARY_MARKER in s.text or is_fluff(s) or s.text.rstrip().endswith("?"):
+            if SUMMARY_MARKER in s.text or is_fluff(s) or _PHOTO.sub("", s.text).rstrip().endswith("?"):
                 continue
             ts = frozenset(s.terms)
             if _is_echo(s, ts, user_terms):
@@ -71,6 +72,10 @@ def _statements(texts: list[str]) -> list[_Statement]:
             if (s.speaker or "").lower() != "assistant":
                 user_terms.append(ts)
             out.append(_Statement(len(out), s.text, s.speaker, day, ts))
+    named = sorted({st.speaker for st in out if st.speaker and st.speaker.lower() not in _ROLE_NAMES})
+    if len(named) == 2:
+        for st in out:
+            st.addressee = next((n for n in named if n != st.speaker), None) if st.speaker in named else None
     return out
 
 
@@ -92,7 +97,7 @@ def _told(st: _Statement) -> str:
             text = f"{text[:r.end]} ({r.value}){text[r.end:]}"
     if st.speaker:
         name = _ROLE_NAMES.get(st.speaker.lower(), st.speaker)
-        text = to_third_person(text, name[:1].upper() + name[1:])
+        text = to_third_person(text, name[:1].upper() + name[1:], st.addressee)
     text = text[:1].upper() + text[1:]
     return text if text[-1:] in ".!?)" else text + "."
 

@@ -115,6 +115,9 @@ _PLURAL = re.compile(r"\b(?:we|we're|we've|we'd|our|ours|us|ourselves)\b", re.I)
 _SECOND = re.compile(r"\b(?:you|your|yours|yourself|you're|you've|you'd|you'll|ya)\b", re.I)
 _SELF_NAME = re.compile(r"\b(?:I'm|I am|[Mm]y name is|[Cc]all me)\s+([A-Z][a-z]+)\b(?!['’])")
 _CAPS = re.compile(r"\b[A-Z][a-z]{2,}\b")
+_USER_NAMED = re.compile(r"\b[Tt]he user(?:['’]s name)? is ([A-Z][a-z]+)\b(?!['’])")
+_DATE_LINE = re.compile(r"^On (\d{1,2} [A-Z][a-z]+ \d{4}):\s*$")  # a day's heading ("On 8 May 2023:")
+_BULLET = re.compile(r"^[-*•]\s+")
 _NOTE = re.compile(r"\s*\[[^\]\[=]{2,40} = [^\]\[]{3,60}\]")  # a resolved-date note a strategy added
 
 
@@ -143,6 +146,7 @@ class Analysis:
     lengths: int  # total terms over sentences
     speakers: frozenset[str]
     self_names: frozenset[str] = frozenset()  # names the writer gives themselves ("I'm Ada"), lowercase
+    user_named: frozenset[str] = frozenset()  # names it gives the user ("the user's name is Ada"), lowercase
     last_header: str | None = None  # the last date header in the text
 
 
@@ -150,9 +154,13 @@ def _lead(para: str, header: str | None, speaker: str | None) -> tuple[str, str 
     """Strip the date headers and speaker labels a paragraph starts with (a transcript's role
     label may come before the message's own: the innermost label is the speaker)."""
     while True:
-        m = _HEADER.match(para)
+        m = _HEADER.match(para) or _DATE_LINE.match(para)
         if m and parse_date(m.group(1)) is not None:
             header, para = m.group(1), para[m.end():]
+            continue
+        m = _BULLET.match(para)
+        if m:
+            para = para[m.end():]
             continue
         m = _SPEAKER.match(para)
         if m:
@@ -193,6 +201,7 @@ def analyze(text: str) -> Analysis:
                     sum(len(s.terms) for s in sents),
                     frozenset(s.speaker for s in sents if s.speaker),
                     frozenset(m.group(1).lower() for m in _SELF_NAME.finditer(text)),
+                    frozenset(m.group(1).lower() for m in _USER_NAMED.finditer(text)) if "user" in text else frozenset(),
                     next((s.header for s in reversed(sents) if s.header), None))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convolab.sim.evidence import Evidence
+from convolab.sim.facts import Fact, extract_facts, fact_field, looks_like_facts
 from convolab.sim.questions import read_question
 from convolab.sim.reading import SUMMARY_MARKER, Parts
 from convolab.sim.text import numbers, snake, split_sentences, terms
@@ -156,7 +157,9 @@ def _fill(schema: Any, key: str, ctx: _Ctx, depth: int = 0) -> Any:
         items = schema.get("items", {"type": "string"})
         lo, hi = schema.get("minItems", 0), schema.get("maxItems")
         item_kind = items.get("type") if isinstance(items, dict) else None
-        if item_kind == "string" and not items.get("enum") and section in ("decisions", "questions", "preferences"):
+        if looks_like_facts(items):
+            vals = [_fact_item(items, f, ctx, depth + 1) for f in extract_facts(ctx.material)]
+        elif item_kind == "string" and not items.get("enum") and section in ("decisions", "questions", "preferences"):
             rx = {"decisions": _DECISION, "preferences": _PREFERENCE}.get(section)
             vals = _unanswered(ctx) if section == "questions" else [s for s in ctx.sentences if rx.search(s)]
         elif item_kind == "string" and not items.get("enum"):
@@ -182,6 +185,21 @@ def _fill(schema: Any, key: str, ctx: _Ctx, depth: int = 0) -> Any:
         best = _best_sentences(ctx, hint, 1)
         value = best[0] if best else ctx.query
     return _fit_string(value or "unknown", schema)
+
+
+def _fact_item(schema: dict[str, Any], fact: Fact, ctx: _Ctx, depth: int) -> dict[str, Any]:
+    """One fact as an item of ``schema``: each property takes the fact field its name says."""
+    out: dict[str, Any] = {}
+    for name, sub in schema["properties"].items():
+        field = fact_field(name)
+        kind = sub.get("type") if isinstance(sub, dict) else None
+        if field is None or (isinstance(sub, dict) and (sub.get("enum") or "const" in sub)):
+            out[name] = _fill(sub, name, ctx, depth)
+        elif kind in ("integer", "number"):
+            out[name] = _clamp(float(fact.importance if field == "importance" else 0), sub, kind == "integer")
+        else:
+            out[name] = _fit_string(str(getattr(fact, field)), sub)
+    return out
 
 
 def _clamp(val: float, schema: dict[str, Any], integer: bool) -> float | int:
