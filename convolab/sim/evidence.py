@@ -52,7 +52,7 @@ REPLY_SHARE = 0.8         # the reply to a matching question inherits this share
 WHEN_MATCH, WHEN_MISS = 1.6, 0.5
 COMMON_SHARE = 0.25      # a term in more than this share of sentences says nothing (a corpus stopword;
                          # applied from BACKGROUND sentences on)
-CANDIDATES = 40          # sentences scored with their context
+CANDIDATES = 25          # sentences scored with their context
 SAME_TEXT, NEAR_TEXT = 0.5, 0.3  # weight of a question's term found elsewhere in the message / next to it
 ECHO_LOOKBACK = 30       # user texts an assistant sentence is compared with
 ECHO_SHARE = 0.8          # an assistant sentence whose terms are this much in one user text echoes it
@@ -64,6 +64,9 @@ _FLUFF = re.compile(r"^(?:(?:hey|hi|hello|thanks|thank you|wow|yeah|yes|yep|yup|
 
 
 RECENT = 4  # payloads whose evidence is kept
+SHARED_CACHE = 50_000  # sentences whose subjects and spans are remembered across payloads
+_SUBJECTS: dict[tuple, frozenset[str]] = {}
+_SPANS: dict[tuple, bool] = {}
 _RECENT: dict[tuple[tuple[str, str], ...], Evidence] = {}
 
 
@@ -137,7 +140,8 @@ class Evidence:
     @cached_property
     def speakers(self) -> dict[str, str]:
         """Speaker labels seen in the payload, lowercase -> as written."""
-        return {s.lower(): s for a in self.analyses for s in a.speakers}
+        names = frozenset().union(*(a.speakers for a in self.analyses))
+        return {s.lower(): s for s in sorted(names)}
 
     @cached_property
     def user_names(self) -> frozenset[str]:
@@ -188,7 +192,15 @@ class Evidence:
         key = (ai, si)
         found = self._subjects.get(key)
         if found is None:
-            found = self._subjects[key] = frozenset(self._about(ai, si))
+            # the same sentence in the same company comes back request after request (a window
+            # that slides by one turn): remembered across evidences
+            shared = (self.texts[ai], si, self.roles[ai], self.addressee(ai, si), self.people)
+            found = _SUBJECTS.get(shared)
+            if found is None:
+                found = _SUBJECTS[shared] = frozenset(self._about(ai, si))
+                if len(_SUBJECTS) > SHARED_CACHE:
+                    del _SUBJECTS[next(iter(_SUBJECTS))]
+            self._subjects[key] = found
         return found
 
     def _about(self, ai: int, si: int) -> set[str]:
@@ -250,7 +262,7 @@ class Evidence:
                 out[t] = [*old, (ai, found)] if old else [(ai, found)]
         return out
 
-    def rank(self, q: Question, *, limit: int = 12) -> tuple[list[Hit], bool]:
+    def rank(self, q: Question, *, limit: int = 8) -> tuple[list[Hit], bool]:
         """Sentences ranked against ``q`` (best first, at most ``limit``); second value: is the
         best one good enough to answer from (it holds a rare term of the question or all of its
         terms first-hand, and what it and its context cover of the question, weighed by whom it
@@ -341,6 +353,7 @@ class Evidence:
         ordered = sorted(scored.items(), key=lambda kv: (-kv[1][0], kv[0]))
         kind = q.item if q.kind == AnswerType.LIST and q.item else q.kind
         most = (TYPE_BONUS if kind in _TYPED else 1.0) * (WHEN_MATCH if q.when else 1.0)  # the largest factor
+        plain = 1.0 if kind not in _TYPED and q.when is None else None  # _fit's value for a user sentence, if known
         floor = 0.0
         for n, ((ai, si), (base, cover, alone, held)) in enumerate(ordered):
             if base * most < floor:
@@ -348,8 +361,8 @@ class Evidence:
             s = self.sentence(ai, si)
             if self.roles[ai] == "assistant" and not s.speaker and self._echoes(ai, si):
                 continue
-            about = self._about_factor(q, ai, si)
-            score = base * about * self._fit(q, ai, si)
+            about = self._about_factor(q, ai, si) if q.persons else 1.0
+            score = base * about * (self._fit(q, ai, si) if plain is None or self.roles[ai] == "assistant" else plain)
             if head and self._span_beside(q, ai, si):
                 cover = min(1.0, cover + head)
             if s.text.endswith("?") and not _TAG_QUESTION.search(s.text):
@@ -417,9 +430,14 @@ class Evidence:
         key = (kind, ai, si)
         found = self._spans.get(key)
         if found is None:
-            timed = kind in (AnswerType.DATE, AnswerType.TIME, AnswerType.DURATION)
-            anchor = self.anchor(ai, si) if timed else None
-            found = self._spans[key] = has_span(kind, self.sentence(ai, si).text, anchor, self.people)
+            anchor = self.anchor(ai, si) if kind == AnswerType.DURATION else None
+            shared = (kind, self.sentence(ai, si).text, anchor, self.people)
+            found = _SPANS.get(shared)
+            if found is None:
+                found = _SPANS[shared] = has_span(kind, self.sentence(ai, si).text, anchor, self.people)
+                if len(_SPANS) > SHARED_CACHE:
+                    del _SPANS[next(iter(_SPANS))]
+            self._spans[key] = found
         return found
 
     def _echoes(self, ai: int, si: int) -> bool:

@@ -134,19 +134,44 @@ def _norm(value: Any) -> str:
 
 
 def _field(item: dict[str, Any], names: tuple[str, ...]) -> Any:
-    return next((item[n] for n in names if not _empty(item.get(n))), None)
+    """The first of ``names`` the item holds a non-empty value for."""
+    for n in names:
+        v = item.get(n)
+        if v is None or v == "":
+            continue
+        if not (isinstance(v, str) and v.isspace()) and v != [] and v != {}:
+            return v
+    return None
 
 
-def _identity(value: Any) -> str:
+def _identity(value: Any) -> tuple[str, ...]:
     """What a list item is the same as: a fact's who and topic (a state a later fact replaces),
     else its who and words; anything else its ``_norm``."""
     if isinstance(value, dict):
-        who, topic, words = _field(value, _WHO), _field(value, _TOPIC), _field(value, _WORDS)
-        if topic is not None:
-            return json.dumps(["topic", _norm(who or ""), _norm(topic)])
-        if words is not None:
-            return json.dumps(["words", _norm(who or ""), _norm(words)])
-    return _norm(value)
+        key = tuple(value.get(n) for n in _IDENTITY_FIELDS)
+        if all(v is None or isinstance(v, str) for v in key):
+            found = _IDENTS.get(key)
+            if found is None:
+                found = _IDENTS[key] = _identity_of(value)
+                if len(_IDENTS) > 100_000:
+                    _IDENTS.clear()
+            return found
+        return _identity_of(value)
+    return ("value", _norm(value))
+
+
+def _identity_of(value: dict[str, Any]) -> tuple[str, ...]:
+    who, topic = _field(value, _WHO), _field(value, _TOPIC)
+    if topic is not None:
+        return ("topic", _norm(who or ""), _norm(topic))
+    words = _field(value, _WORDS)
+    if words is not None:
+        return ("words", _norm(who or ""), _norm(words))
+    return ("value", _norm(value))
+
+
+_IDENTITY_FIELDS = tuple(dict.fromkeys((*_WHO, *_TOPIC, *_WORDS)))
+_IDENTS: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
 
 def _empty(value: Any) -> bool:
@@ -161,6 +186,21 @@ def _one_line(value: Any) -> str:
 
 def _item_line(section: str, value: Any) -> str:
     """An entry as a line: a fact as its "what" (with its who when "what" does not name them)."""
+    if isinstance(value, dict) and isinstance(value.get("what"), str):
+        key = (value["what"], value.get("who"))
+        line = _LINES.get(key)
+        if line is None:
+            line = _LINES[key] = _line(section, value)
+            if len(_LINES) > 100_000:
+                _LINES.clear()
+        return line
+    return _line(section, value)
+
+
+_LINES: dict[tuple[Any, ...], str] = {}
+
+
+def _line(section: str, value: Any) -> str:
     if isinstance(value, dict) and not _empty(value.get("what")):
         what, who = _one_line(value["what"]), _field(value, _WHO)
         if who and str(who).casefold() not in what.casefold():
@@ -226,6 +266,8 @@ class StructuredMemory(BaseStrategy):
         self.extract_max_tokens = extract_max_tokens
         self.max_chars_per_message = max_chars_per_message
         self.memory: dict[str, Any] = self._blank()
+        self._rendered: list[dict[str, Any]] | None = None  # blocks() of the memory as it is
+        self._saved: str | None = None  # the memory as JSON, as it is
         self.memory_version = 0  # bumped by every extraction that changed the memory
         self.last_observed: str | None = None  # id of the last message of the last observed turn
         self.notes: list[str] = []  # why an extraction changed nothing (newest last, at most MAX_NOTES)
@@ -237,7 +279,11 @@ class StructuredMemory(BaseStrategy):
 
     # -- state -----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {**super().state(), "memory": copy.deepcopy(self.memory), "memory_version": self.memory_version,
+        # the memory is JSON by construction (tool inputs): a JSON round trip is its fast deep copy,
+        # and its text is kept until the memory changes (the evaluation asks after every question)
+        if self._saved is None:
+            self._saved = json.dumps(self.memory)
+        return {**super().state(), "memory": json.loads(self._saved), "memory_version": self.memory_version,
                 "last_observed": self.last_observed, "notes": list(self.notes)}
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -248,6 +294,7 @@ class StructuredMemory(BaseStrategy):
                 raise ValueError(f"state has memory section {name!r}, which the schema does not define")
             memory[name] = copy.deepcopy(value)
         self.memory = memory
+        self._rendered = self._saved = None
         self.memory_version = int(state.get("memory_version", 0))
         self.last_observed = state.get("last_observed")
         self.notes = list(state.get("notes", []))
@@ -275,6 +322,11 @@ class StructuredMemory(BaseStrategy):
         empty): sections in schema order, keys sorted, list items (facts) in the order they
         were recorded, each day's facts under its date. A block changes only when one of its
         entries is replaced or dropped."""
+        if self._rendered is None:
+            self._rendered = self._render_blocks()
+        return [dict(b) for b in self._rendered]
+
+    def _render_blocks(self) -> list[dict[str, Any]]:
         entries: list[tuple[str, Any]] = []  # (section, value) in the order they are shown
         for name, kind in self.sections.items():
             sec = self.memory[name]
@@ -335,8 +387,12 @@ class StructuredMemory(BaseStrategy):
             if kind == "object":
                 out += [f"{name}.{k}" for k in sec]
             elif kind == "list":
-                pairs = [(_field(i["value"], _WHO), _field(i["value"], _TOPIC)) for i in sec if isinstance(i["value"], dict)]
-                out += [f"{who}: {topic}" if who else str(topic) for who, topic in pairs if topic]
+                for i in sec[-4 * MAX_KNOWN:]:  # the newest entries are enough to name recent topics
+                    v = i["value"]
+                    topic = _field(v, _TOPIC) if isinstance(v, dict) else None
+                    if topic is not None:
+                        who = _field(v, _WHO)
+                        out.append(f"{who}: {topic}" if who else topic)
         return "; ".join(dict.fromkeys(out[-MAX_KNOWN:]))
 
     def _note(self, text: str) -> None:
@@ -354,8 +410,11 @@ class StructuredMemory(BaseStrategy):
         return messages[0].id if messages else None
 
     def merge(self, update: dict[str, Any], messages: list[Message]) -> bool:
-        """Merge a tool input into the memory (rules in the module docstring); whether it changed."""
-        before = json.dumps(self.memory, sort_keys=True)
+        """Merge a tool input into the memory (rules in the module docstring); whether it changed
+        (what is sent, or where an entry came from)."""
+        sources = self._sources()
+        before = self._rendered if self._rendered is not None else self._render_blocks()
+        self._rendered = self._saved = None
         for name, value in update.items():
             kind = self.sections.get(name)
             if kind is None:
@@ -384,18 +443,36 @@ class StructuredMemory(BaseStrategy):
             else:
                 self.memory[name] = {"value": value, "message_id": self._source(value, messages)}
         self._shrink()
-        changed = json.dumps(self.memory, sort_keys=True) != before
+        changed = self.blocks() != before or self._sources() != sources
         if changed:
             self.memory_version += 1
         return changed
 
+    def _sources(self) -> list[Any]:
+        """The message id of every entry, in order."""
+        out: list[Any] = []
+        for name, kind in self.sections.items():
+            sec = self.memory[name]
+            if kind == "object":
+                out += [(k, item["message_id"]) for k, item in sec.items()]
+            elif kind == "list":
+                out += [item["message_id"] for item in sec]
+            elif sec:
+                out.append(sec["message_id"])
+        return out
+
     def _merge_list(self, sec: list[dict[str, Any]], values: list[Any], messages: list[Message]) -> None:
         """New items last; an item the same as an earlier one (``_identity``) replaces it."""
-        for v in values:
-            if _empty(v):
-                continue
-            ident = _identity(v)
-            sec[:] = [item for item in sec if _identity(item["value"]) != ident]
+        new = [v for v in values if not _empty(v)]
+        if not new:
+            return
+        idents = {_identity(v) for v in new}
+        sec[:] = [item for item in sec if _identity(item["value"]) not in idents]
+        latest: dict[str, Any] = {}
+        for v in new:  # the last of the same item in one update wins
+            latest.pop(_identity(v), None)
+            latest[_identity(v)] = v
+        for v in latest.values():
             source = _field(v, _WORDS) if isinstance(v, dict) else v
             sec.append({"value": v, "message_id": self._source(source if source is not None else v, messages)})
         if self.max_items is not None:
@@ -433,6 +510,7 @@ class StructuredMemory(BaseStrategy):
                     del sec[key]
             else:
                 sec[:] = [item for k, item in enumerate(sec) if k not in keys]
+        self._rendered = self._saved = None
 
     def _line_of(self, name: str, key: Any) -> str:
         sec = self.memory[name]
