@@ -210,10 +210,14 @@ def _support(q: Question, ev: Evidence, h: Hit) -> Support:
     texts = [_tidy(sents[k].text) for k in picked]
     if len(picked) == 1:
         texts = [_best_clause(q, texts[0], ev.anchor(h.ai, h.si))]
-    text = " ".join(_LEAD_FLUFF.sub("", t).strip() or t for t in texts)
+    text = " ".join(_capital(_LEAD_FLUFF.sub("", t).strip() or t) for t in texts)
     nearby = " ".join(sents[k].text for k in own if abs(k - h.si) == 1)
     return Support(h, text, ev.speaker(h.ai, h.si), ev.addressee(h.ai, h.si), ev.anchor(h.ai, h.si), nearby,
                    tuple((h.ai, k) for k in picked), " ".join(_tidy(sents[k].text) for k in own))
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _tidy(text: str) -> str:
@@ -259,10 +263,10 @@ def _span(q: Question, sup: Support, *, guess: bool = True) -> str | None:
         return f"around {fmt_date(sup.anchor)}" if sup.anchor and guess else None
     if kind == AnswerType.DURATION:
         found = durations(text)
-        return found[0].strip() if found else None
+        return _lower_first(found[0].strip()) if found else None
     if kind == AnswerType.NUMBER:
         found = [n for n in numbers(text) if not re.fullmatch(r"(?:19|20)\d\d", n)]
-        return found[0] if found else None
+        return _lower_first(found[0]) if found else None
     if kind == AnswerType.PERSON:
         found = [n for n in names(text, _known(q)) if n.lower() not in q.persons
                  and n.lower() != (sup.speaker or "").lower()]
@@ -284,6 +288,12 @@ def _span(q: Question, sup: Support, *, guess: bool = True) -> str | None:
         m = re.search(rf"\b(in|to|from|at|near|around)\s+(?:the\s+)?{re.escape(found[0])}", text)
         return m.group(0) if m and not found[0].lower().startswith(("in ", "at ", "to ", "on ")) else found[0]
     return None
+
+
+def _lower_first(span: str) -> str:
+    """"Seven years" taken from a sentence's start, said inside a sentence: "seven years"."""
+    first = span.split()[0]
+    return span[:1].lower() + span[1:] if first.isalpha() and first[1:].islower() else span
 
 
 def _known(q: Question) -> frozenset[str]:

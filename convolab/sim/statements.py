@@ -11,19 +11,10 @@ from __future__ import annotations
 import re
 
 from convolab.sim.questions import AnswerType
+from convolab.sim.text import VERB_FORMS
 
-_PAST = {"go": "went", "see": "saw", "buy": "bought", "make": "made", "take": "took", "give": "gave",
-         "meet": "met", "feel": "felt", "think": "thought", "find": "found", "leave": "left", "begin": "began",
-         "write": "wrote", "eat": "ate", "drive": "drove", "fly": "flew", "win": "won", "lose": "lost",
-         "sell": "sold", "build": "built", "teach": "taught", "bring": "brought", "run": "ran", "get": "got",
-         "do": "did", "have": "had", "say": "said", "tell": "told", "know": "knew", "come": "came",
-         "become": "became", "keep": "kept", "hear": "heard", "put": "put", "let": "let", "set": "set",
-         "hurt": "hurt", "cut": "cut", "send": "sent", "spend": "spent", "stand": "stood", "sit": "sat",
-         "fall": "fell", "grow": "grew", "draw": "drew", "choose": "chose", "wear": "wore", "speak": "spoke",
-         "swim": "swam", "sing": "sang", "pay": "paid", "hold": "held", "lead": "led", "read": "read",
-         "sleep": "slept", "catch": "caught", "throw": "threw", "hide": "hid", "ride": "rode", "be": "was",
-         "stop": "stopped", "plan": "planned", "shop": "shopped", "join": "joined", "visit": "visited",
-         "lend": "lent", "mean": "meant", "break": "broke", "forget": "forgot", "wake": "woke"}
+_PAST = {base: past for base, past, _ in VERB_FORMS} | {
+    "stop": "stopped", "plan": "planned", "shop": "shopped", "join": "joined", "visit": "visited"}
 _NP = r"(?:[A-Z][\w’-]*(?:\s+[A-Z][\w’-]*)*(?:['’]s\s+[a-z]+)?|(?:his|her|my|your|their|our)\s+[a-z]+)"
 _SUBJECT = re.compile(rf"^(?P<subj>(?:I|you|we|he|she|they|it)\b|{_NP}(?:\s+and\s+{_NP})?)\s+(?P<rest>.+)$")
 _PERSON_SUBJECT = {"i": "you", "you": "I", "we": "you"}

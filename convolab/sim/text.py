@@ -24,24 +24,23 @@ QUESTION_WORDS = frozenset(
     ["name", "kind", "type", "sort", "thing", "happen", "think", "say", "said", "mention", "told", "ever", "recall", "remember", "anything", "something", "conversation", "earlier"]
 )
 
+# Irregular verbs: base form, simple past, past participle (one table for both directions).
+VERB_FORMS = [tuple(v.split()) for v in """go went gone|see saw seen|buy bought bought|make made made|take took taken
+|give gave given|meet met met|feel felt felt|think thought thought|find found found|leave left left
+|begin began begun|write wrote written|eat ate eaten|drive drove driven|fly flew flown|win won won|lose lost lost
+|sell sold sold|build built built|teach taught taught|bring brought brought|run ran run|get got gotten
+|do did done|have had had|say said said|tell told told|know knew known|come came come|become became become
+|keep kept kept|hear heard heard|put put put|let let let|set set set|hurt hurt hurt|cut cut cut|send sent sent
+|spend spent spent|stand stood stood|sit sat sat|fall fell fallen|grow grew grown|draw drew drawn
+|choose chose chosen|wear wore worn|speak spoke spoken|swim swam swum|sing sang sung|pay paid paid
+|hold held held|lead led led|read read read|sleep slept slept|catch caught caught|throw threw thrown
+|hide hid hidden|ride rode ridden|be was been|break broke broken|forget forgot forgotten|wake woke woken
+|lend lent lent|mean meant meant|fight fought fought""".replace("\n", "").split("|")]
 IRREGULAR = {
-    "went": "go", "gone": "go", "goes": "go", "ran": "run", "saw": "see", "seen": "see",
-    "bought": "buy", "made": "make", "took": "take", "taken": "take", "gave": "give",
-    "given": "give", "met": "meet", "felt": "feel", "thought": "think", "found": "find",
-    "left": "leave", "began": "begin", "begun": "begin", "wrote": "write", "written": "write",
-    "kids": "kid", "children": "child", "child": "kid", "ate": "eat", "eaten": "eat",
-    "drove": "drive", "driven": "drive", "flew": "fly", "won": "win", "lost": "lose",
-    "sold": "sell", "built": "build", "taught": "teach", "brought": "bring", "people": "person",
-    "moved": "move", "dancing": "dance", "painting": "paint", "paintings": "paint",
-    "grew": "grow", "grown": "grow", "knew": "know", "known": "know", "threw": "throw", "drew": "draw",
-    "drawn": "draw", "spoke": "speak", "spoken": "speak", "chose": "choose", "chosen": "choose", "wore": "wear",
-    "woke": "wake", "sang": "sing", "sung": "sing", "swam": "swim", "rode": "ride", "ridden": "ride",
-    "hid": "hide", "hidden": "hide", "fell": "fall", "fallen": "fall", "held": "hold", "kept": "keep",
-    "slept": "sleep", "sent": "send", "spent": "spend", "stood": "stand", "sat": "sit", "told": "tell",
-    "said": "say", "paid": "pay", "heard": "hear", "meant": "mean", "caught": "catch", "fought": "fight",
-    "got": "get", "gotten": "get", "did": "do", "done": "do", "had": "have", "was": "be", "were": "be",
-    "became": "become", "came": "come", "broke": "break", "broken": "break", "forgot": "forget",
-    "led": "lead", "lent": "lend", "mice": "mouse", "men": "man", "women": "woman",
+    **{form: base for base, *forms in VERB_FORMS for form in forms if form != base},
+    "goes": "go", "were": "be", "kids": "kid", "children": "child", "child": "kid", "people": "person",
+    "moved": "move", "dancing": "dance", "painting": "paint", "paintings": "paint", "mice": "mouse", "men": "man",
+    "women": "woman",
 }
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)*")

@@ -19,6 +19,11 @@ def reply_to(messages: list[dict[str, Any]], system: str | None = None) -> str:
     return respond(request).blocks[0]["text"]
 
 
+def talk(*texts: str) -> list[dict[str, Any]]:
+    """Messages alternating user and assistant, from the user's first."""
+    return [{"role": "user" if k % 2 == 0 else "assistant", "content": t} for k, t in enumerate(texts)]
+
+
 def chat(*user_turns: str) -> list[str]:
     """The replies to ``user_turns``, each reply kept in the history, as in a live chat."""
     msgs: list[dict[str, Any]] = []
@@ -75,13 +80,13 @@ def test_the_date_of_a_later_message_anchors_its_own_phrases():
 
 
 def test_each_answer_type_gets_its_span():
-    history = [
-        {"role": "user", "content": "Caroline: My brother Tom lives in Porto. We have two cats. "
-                                    "I have worked at the library for 6 years."},
-        {"role": "assistant", "content": "Melanie: Lovely! It was Matt Patterson who sang at my party."},
-        {"role": "user", "content": "Caroline: I read \"Becoming Nicole\" because a friend recommended it."},
-        {"role": "assistant", "content": "Melanie: Good choice."},
-    ]
+    history = talk(
+        "Caroline: My brother Tom lives in Porto. We have two cats. "
+                                    "I have worked at the library for 6 years.",
+        "Melanie: Lovely! It was Matt Patterson who sang at my party.",
+        "Caroline: I read \"Becoming Nicole\" because a friend recommended it.",
+        "Melanie: Good choice.",
+    )
     ask = lambda q: reply_to([*history, {"role": "user", "content": q}])  # noqa: E731
     assert ask("Where does Caroline's brother live?") == "Caroline's brother Tom lives in Porto."
     assert ask("How many cats does Caroline have?") == "Caroline and others have two cats."
@@ -93,15 +98,15 @@ def test_each_answer_type_gets_its_span():
 
 
 def test_a_list_question_gathers_items_from_several_messages():
-    history = [
-        {"role": "user", "content": "Caroline: I went camping at the beach in June."},
-        {"role": "assistant", "content": "Melanie: Fun!"},
-        {"role": "user", "content": "Caroline: Also camped in the mountains last summer, and in the forest once."},
-        {"role": "assistant", "content": "Melanie: You love the outdoors."},
-        {"role": "user", "content": "Caroline: The weather was cold today."},
-        {"role": "assistant", "content": "Melanie: Stay warm."},
-        {"role": "user", "content": "Where has Caroline camped?"},
-    ]
+    history = talk(
+        "Caroline: I went camping at the beach in June.",
+        "Melanie: Fun!",
+        "Caroline: Also camped in the mountains last summer, and in the forest once.",
+        "Melanie: You love the outdoors.",
+        "Caroline: The weather was cold today.",
+        "Melanie: Stay warm.",
+        "Where has Caroline camped?",
+    )
     reply = reply_to(history)
     for place in ("beach", "mountains", "forest"):
         assert place in reply
@@ -109,25 +114,25 @@ def test_a_list_question_gathers_items_from_several_messages():
 
 
 def test_two_sentences_sharing_an_entity_answer_together():
-    history = [
-        {"role": "user", "content": "Caroline: I moved here from my home country four years ago."},
-        {"role": "assistant", "content": "Melanie: Big change!"},
-        {"role": "user", "content": "Caroline: My grandma sent this necklace from my home country, Sweden."},
-        {"role": "assistant", "content": "Melanie: Say hi to her."},
-        {"role": "user", "content": "Where did Caroline move from?"},
-    ]
+    history = talk(
+        "Caroline: I moved here from my home country four years ago.",
+        "Melanie: Big change!",
+        "Caroline: My grandma sent this necklace from my home country, Sweden.",
+        "Melanie: Say hi to her.",
+        "Where did Caroline move from?",
+    )
     reply = reply_to(history)
     assert reply.startswith("Caroline moved from Sweden."), reply
     assert "four years ago" in reply and "necklace" in reply  # both sentences it rests on
 
 
 def test_the_users_words_outrank_the_assistants_and_a_question_about_someone_else_is_declined():
-    history = [
-        {"role": "user", "content": "Caroline: I adopted a dog named Rex last week."},
-        {"role": "assistant", "content": "Melanie: I adopted a cat named Luna too."},
-        {"role": "user", "content": "Caroline: Rex loves the park."},
-        {"role": "assistant", "content": "Melanie: Luna hates it."},
-    ]
+    history = talk(
+        "Caroline: I adopted a dog named Rex last week.",
+        "Melanie: I adopted a cat named Luna too.",
+        "Caroline: Rex loves the park.",
+        "Melanie: Luna hates it.",
+    )
     ask = lambda q: reply_to([*history, {"role": "user", "content": q}])  # noqa: E731
     assert "Rex" in ask("What did Caroline adopt?") and "Luna" not in ask("What did Caroline adopt?")
     assert "Luna" in ask("What did Melanie adopt?")
