@@ -8,6 +8,7 @@ most informative clauses (names, numbers, dates, requirements first), in the ord
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from convolab.sim.evidence import is_fluff
 from convolab.sim.perspective import to_second_person
@@ -42,12 +43,14 @@ def _request(clause: str) -> str:
     return f"you'll {m.group(1)}" if m else clause
 
 
+@lru_cache(maxsize=4096)
 def says_something(text: str) -> bool:
     """Does ``text`` state anything besides its questions and greetings?"""
     return any(not is_fluff(s) and not s.text.rstrip().endswith("?") and terms(s.text)
                for s in analyze(text).sentences)
 
 
+@lru_cache(maxsize=4096)
 def acknowledge(text: str) -> str:
     """"Noted: ..." restating the statement ``text`` to the person who made it."""
     units: list[tuple[int, str]] = []

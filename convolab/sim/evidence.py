@@ -129,11 +129,12 @@ class Evidence:
         key = tuple(texts)
         ev = _RECENT.get(key)
         if ev is None:
-            base = max((e for e in _RECENT.values() if len(e.key) < len(key) and key[:len(e.key)] == e.key),
+            recent = list(_RECENT.values())  # a snapshot: a simulator may serve several threads
+            base = max((e for e in recent if len(e.key) < len(key) and key[:len(e.key)] == e.key),
                        key=lambda e: len(e.key), default=None)
             ev = _RECENT[key] = cls(texts, base)
             while len(_RECENT) > RECENT:
-                del _RECENT[next(iter(_RECENT))]
+                _RECENT.pop(next(iter(_RECENT), None), None)
         return ev
 
     # -- who, when ------------------------------------------------------------------------------
@@ -199,7 +200,7 @@ class Evidence:
             if found is None:
                 found = _SUBJECTS[shared] = frozenset(self._about(ai, si))
                 if len(_SUBJECTS) > SHARED_CACHE:
-                    del _SUBJECTS[next(iter(_SUBJECTS))]
+                    _SUBJECTS.clear()
             self._subjects[key] = found
         return found
 
@@ -436,7 +437,7 @@ class Evidence:
             if found is None:
                 found = _SPANS[shared] = has_span(kind, self.sentence(ai, si).text, anchor, self.people)
                 if len(_SPANS) > SHARED_CACHE:
-                    del _SPANS[next(iter(_SPANS))]
+                    _SPANS.clear()
             self._spans[key] = found
         return found
 

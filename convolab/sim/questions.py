@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from convolab.dates import MONTHS
 from convolab.sim.lexicon import members
@@ -137,8 +138,10 @@ def _when(text: str) -> tuple[tuple[int | None, int | None, int | None] | None, 
     return None, text
 
 
-def read_question(text: str, people: set[str] | frozenset[str] = frozenset()) -> Question:
-    """Read ``text`` as a question; ``people`` are the known names (lowercase)."""
+@lru_cache(maxsize=4096)
+def read_question(text: str, people: frozenset[str] = frozenset()) -> Question:
+    """Read ``text`` as a question; ``people`` are the known names (lowercase). Pure, so cached:
+    the same questions come back against each strategy's payload."""
     clean = " ".join(text.strip().split())
     kind, item = _kind(clean)
     when, rest = _when(clean)

@@ -91,31 +91,58 @@ class Parts:
             or bool(_SUMMARY_ASK.search(self.query))
 
 
+# The last history read: each message's content (its only block, or its string) and role, how
+# many texts the messages before it gave, and the texts and roles; one tuple, replaced whole (a
+# simulator may serve several threads). A request whose history starts with the same message
+# contents (the same objects: the server passes a conversation's blocks on from request to
+# request) reads only what is new.
+_last_read: tuple[tuple[Any, ...], tuple[Any, ...], tuple[int, ...], tuple[str, ...], tuple[str, ...]] = (
+    (), (), (0,), (), ())
+
+
 def _history(msgs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    texts: list[str] = []
-    roles: list[str] = []
-    for m in msgs:
+    global _last_read
+    last_contents, last_roles_of, last_starts, last_texts, last_roles = _last_read
+    n, limit = 0, min(len(msgs), len(last_contents))
+    while n < limit:
+        m = msgs[n]
         content = m.get("content")
-        role = "assistant" if m.get("role") == "assistant" else "user"
-        if type(content) is str:  # the common case, kept fast: a history holds hundreds of messages
-            if content and not content.isspace():
-                texts.append(content)
-                roles.append(role)
-            continue
-        if type(content) is list and len(content) == 1 and type(content[0]) is dict \
-                and content[0].get("type") == "text":  # a normalized plain message
-            text = content[0].get("text")
-            if isinstance(text, str) and text.strip():
-                texts.append(text)
-                roles.append(role)
-            continue
-        if role == "user" and isinstance(content, list) and any(
-                isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
-            role = "material"
-        for t in block_texts(content):
-            texts.append(t)
-            roles.append(role)
+        key = content[0] if type(content) is list and len(content) == 1 else content
+        if key is not last_contents[n] or m.get("role") != last_roles_of[n]:
+            break
+        n += 1
+    contents, roles_of, starts = list(last_contents[:n]), list(last_roles_of[:n]), list(last_starts[:n + 1])
+    texts, roles = list(last_texts[:starts[-1]]), list(last_roles[:starts[-1]])
+    for m in msgs[n:]:
+        content = m.get("content")
+        contents.append(content[0] if type(content) is list and len(content) == 1 else content)
+        roles_of.append(m.get("role"))
+        _read_message(m, content, texts, roles)
+        starts.append(len(texts))
+    _last_read = (tuple(contents), tuple(roles_of), tuple(starts), tuple(texts), tuple(roles))
     return texts, roles
+
+
+def _read_message(m: dict[str, Any], content: Any, texts: list[str], roles: list[str]) -> None:
+    role = "assistant" if m.get("role") == "assistant" else "user"
+    if type(content) is str:  # the common case, kept fast: a history holds hundreds of messages
+        if content and not content.isspace():
+            texts.append(content)
+            roles.append(role)
+        return
+    if type(content) is list and len(content) == 1 and type(content[0]) is dict \
+            and content[0].get("type") == "text":  # a normalized plain message
+        text = content[0].get("text")
+        if isinstance(text, str) and text.strip():
+            texts.append(text)
+            roles.append(role)
+        return
+    if role == "user" and isinstance(content, list) and any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+        role = "material"
+    for t in block_texts(content):
+        texts.append(t)
+        roles.append(role)
 
 
 def read_request(request: dict[str, Any]) -> Parts:

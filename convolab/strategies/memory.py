@@ -148,30 +148,13 @@ def _identity(value: Any) -> tuple[str, ...]:
     """What a list item is the same as: a fact's who and topic (a state a later fact replaces),
     else its who and words; anything else its ``_norm``."""
     if isinstance(value, dict):
-        key = tuple(value.get(n) for n in _IDENTITY_FIELDS)
-        if all(v is None or isinstance(v, str) for v in key):
-            found = _IDENTS.get(key)
-            if found is None:
-                found = _IDENTS[key] = _identity_of(value)
-                if len(_IDENTS) > 100_000:
-                    _IDENTS.clear()
-            return found
-        return _identity_of(value)
+        who, topic = _field(value, _WHO), _field(value, _TOPIC)
+        if topic is not None:
+            return ("topic", _norm(who or ""), _norm(topic))
+        words = _field(value, _WORDS)
+        if words is not None:
+            return ("words", _norm(who or ""), _norm(words))
     return ("value", _norm(value))
-
-
-def _identity_of(value: dict[str, Any]) -> tuple[str, ...]:
-    who, topic = _field(value, _WHO), _field(value, _TOPIC)
-    if topic is not None:
-        return ("topic", _norm(who or ""), _norm(topic))
-    words = _field(value, _WORDS)
-    if words is not None:
-        return ("words", _norm(who or ""), _norm(words))
-    return ("value", _norm(value))
-
-
-_IDENTITY_FIELDS = tuple(dict.fromkeys((*_WHO, *_TOPIC, *_WORDS)))
-_IDENTS: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
 
 def _empty(value: Any) -> bool:
@@ -268,6 +251,7 @@ class StructuredMemory(BaseStrategy):
         self.memory: dict[str, Any] = self._blank()
         self._rendered: list[dict[str, Any]] | None = None  # blocks() of the memory as it is
         self._saved: str | None = None  # the memory as JSON, as it is
+        self._idents: dict[int, tuple[Any, tuple[str, ...]]] = {}  # id(value) -> (value, identity)
         self.memory_version = 0  # bumped by every extraction that changed the memory
         self.last_observed: str | None = None  # id of the last message of the last observed turn
         self.notes: list[str] = []  # why an extraction changed nothing (newest last, at most MAX_NOTES)
@@ -461,13 +445,24 @@ class StructuredMemory(BaseStrategy):
                 out.append(sec["message_id"])
         return out
 
+    def _identity_of(self, value: Any) -> tuple[str, ...]:
+        """``_identity`` of an entry's value, remembered while the value is in memory."""
+        known = self._idents.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        ident = _identity(value)
+        self._idents[id(value)] = (value, ident)
+        if len(self._idents) > 4 * sum(len(v) for v in self.memory.values() if isinstance(v, list | dict)) + 100:
+            self._idents = {}
+        return ident
+
     def _merge_list(self, sec: list[dict[str, Any]], values: list[Any], messages: list[Message]) -> None:
         """New items last; an item the same as an earlier one (``_identity``) replaces it."""
         new = [v for v in values if not _empty(v)]
         if not new:
             return
         idents = {_identity(v) for v in new}
-        sec[:] = [item for item in sec if _identity(item["value"]) not in idents]
+        sec[:] = [item for item in sec if self._identity_of(item["value"]) not in idents]
         latest: dict[str, Any] = {}
         for v in new:  # the last of the same item in one update wins
             latest.pop(_identity(v), None)
@@ -484,7 +479,8 @@ class StructuredMemory(BaseStrategy):
         model = self.model or DEFAULT_MODEL
         limit = self.memory_tokens if limit is None else limit
         base = self.counter.count_system(None, model=model)
-        size = self.counter.count_system(self.blocks(), model=model) - base
+        # the blocks' own counts: unchanged pages are counted once (the counter remembers them)
+        size = sum(self.counter.count_system([b], model=model) - base for b in self.blocks())
         if size <= limit:
             return
         entries = []  # (importance, age, section, key or item) for everything that can be dropped
