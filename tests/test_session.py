@@ -63,7 +63,7 @@ def test_resume_restores_history_and_strategy_state(store, sim):
                                strategy=StructuredMemory(budget_tokens=4000, keep_recent_turns=1))
     assert [m.id for m in again.conversation.messages] == [m.id for m in s.conversation.messages]
     assert again.strategy.facts() == s.strategy.facts()
-    assert again.strategy.facts()["user_profile"]["name"] == "Priya"
+    assert {f["topic"]: f["what"] for f in again.strategy.facts()["facts"]}["name"].endswith("name is Priya.")
     assert not again.recovered
     turn = again.send("What is my favourite colour?")
     assert "teal" in turn.reply  # from the restored memory: turn 1 is outside the window
@@ -240,6 +240,6 @@ def test_switching_strategy_keeps_the_conversation_and_restores_stored_state(sto
     turn = s.send("Some small talk.")
     assert turn.payload.strategy == "sliding" and len(s.conversation.messages) == 4
     s.switch_strategy(StructuredMemory(budget_tokens=3000, keep_recent_turns=1))
-    assert s.strategy.facts()["preferences"]  # restored from the store, not started again
+    assert s.strategy.facts()["facts"]  # restored from the store, not started again
     assert "teal" in s.send("What is my favourite colour?").reply
     assert [e.kind for e in s.usage()].count("memory") == 2  # side calls of both memory turns, once each
