@@ -232,7 +232,7 @@ def test_widgets_export_their_static_view(tmp_path: Path):
     result = export_report(nb, tmp_path / "out")
     assert result.ok, result.line()
     html = result.html_path.read_text()
-    assert "Noted: Ada" in html and "<svg" in html  # the transcript and the chart, static
+    assert "Noted: you" in html and "fly to Lisbon on 12 May" in html and "<svg" in html  # transcript, chart
     assert "application/vnd.jupyter.widget-view+json" not in html
 
 

@@ -195,7 +195,7 @@ def test_resume_restores_history_and_strategy_state(drive, store, sim):
                                                                                    keep_recent_turns=1))
     assert [m.id for m in again.conversation.messages] == [m.id for m in s.conversation.messages]
     assert again.strategy.facts() == s.strategy.facts()
-    assert again.strategy.facts()["user_profile"]["name"] == "Priya"
+    assert {f["topic"]: f["what"] for f in again.strategy.facts()["facts"]}["name"].endswith("name is Priya.")
     assert not again.recovered
     turn = drive.send(again, "What is my favourite colour?")
     assert "teal" in turn.reply  # from the restored memory: turn 1 is outside the window
@@ -512,7 +512,7 @@ def test_switching_strategy_keeps_the_conversation_and_restores_stored_state(dri
     turn = drive.send(s, "Some small talk.")
     assert turn.payload.strategy == "sliding" and len(s.conversation.messages) == 4
     drive.switch(s, StructuredMemory(budget_tokens=3000, keep_recent_turns=1))
-    assert s.strategy.facts()["preferences"]  # restored from the store, not started again
+    assert s.strategy.facts()["facts"]  # restored from the store, not started again
     assert "teal" in drive.send(s, "What is my favourite colour?").reply
     assert [e.kind for e in drive.usage(s)].count("memory") == 2  # side calls of both memory turns, once each
 

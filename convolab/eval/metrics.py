@@ -2,7 +2,9 @@
 
 Text is compared as normalized words: lowercase, punctuation off, articles and other function
 words dropped, a light stem (plural, ``-ing``, ``-ed``), numbers kept (``"4,200"`` is
-``"4200"``, ``"8th"`` is ``"8"``, ``"two"`` is ``"2"``, ``"2023-05-08"`` is ``8 may 2023``).
+``"4200"``, ``"8th"`` is ``"8"``, ``"two"`` is ``"2"``, ``"2023-05-08"`` is ``8 may 2023``,
+"the Friday before 15 July 2023" is the day it names, ``14 july 2023``, so that a reply giving
+the resolved date matches it).
 Month names stay ("May" is a month here, not a modal verb).
 
 - ``evidence_recall``: the share of the item's evidence turns whose text is in the payload
@@ -27,6 +29,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from convolab.model import input_values
@@ -57,6 +60,8 @@ NUMBER_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", 
 _WORD = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?|[^\W\d_]+(?:'[^\W\d_]+)*")
 _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_WEEKDAY_BEFORE = re.compile(r"\bthe (monday|tuesday|wednesday|thursday|friday|saturday|sunday) before "
+                             r"(\d{1,2}) ([a-z]+),? (\d{4})\b", re.I)
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
           "november", "december")
 _SQUASH = re.compile(r"[\W_]+")
@@ -76,11 +81,27 @@ def _spelled(m: re.Match[str]) -> str:
     return f"{day} {MONTHS[month - 1]} {year}" if 1 <= month <= 12 and 1 <= day <= 31 else m.group(0)
 
 
+def _day_before(m: re.Match[str]) -> str:
+    """"the Friday before 15 July 2023" is the day it names: "14 July 2023"."""
+    weekday, day, month, year = m.groups()
+    if month.lower() not in MONTHS:
+        return m.group(0)
+    try:
+        anchor = date(int(year), MONTHS.index(month.lower()) + 1, int(day))
+    except ValueError:
+        return m.group(0)
+    wd = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday").index(weekday.lower())
+    d = anchor - timedelta(days=(anchor.weekday() - wd) % 7 or 7)
+    return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
+
+
 def words(text: str) -> list[str]:
     """Normalized words of ``text``, in order (duplicates kept); ISO dates read as day, month,
-    year ("2023-05-08" gives "8", "may", "2023")."""
+    year ("2023-05-08" gives "8", "may", "2023"), and "the Friday before 15 July 2023" as the
+    day it names ("14", "july", "2023")."""
     out = []
     text = _ISO_DATE.sub(_spelled, text) if "-" in text else text
+    text = _WEEKDAY_BEFORE.sub(_day_before, text) if "before" in text else text
     for w in _WORD.findall(text.casefold().replace("\u2019", "'")):
         if w[0].isdigit():
             m = _ORDINAL.match(w)

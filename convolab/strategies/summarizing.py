@@ -2,12 +2,17 @@
 
 The summary grows by appending blocks, one per compression, each recording the message ids it
 covers and its version; earlier blocks are never rewritten, so the prefix (system prompt,
-summary blocks) stays in the prompt cache from one compression to the next. User requirements
-found in what a block covers ("must", "never", "please", ...) are pinned verbatim in a block of
-their own after the summaries (the chapter's pitfall 3: a requirement from turn 3 must survive
-to turn 15). Compression runs only past a clear threshold (``compress_at`` tokens of older,
-unsummarized history), with a cheaper ``summary_model``, in ``observe()`` after a reply, or in
-``build()`` when the history would not fit otherwise.
+summary blocks) stays in the prompt cache from one compression to the next. The summary model
+reads the older turns as a transcript (each message under its role, with the date it was sent,
+so that "yesterday" becomes a date) and is asked for prose that keeps names, numbers, dates and
+requirements. Requirements the user stated in what a block covers ("must", "never", "please",
+"don't", ...; not "I'll never forget", which is a feeling, not an instruction) are pinned
+verbatim in a block of their own after the summaries, so that a requirement from turn 3
+survives to turn 15. Compression runs only past a clear threshold (``compress_at`` tokens of
+older, unsummarized history), with a cheaper ``summary_model``, in ``observe()`` after a reply,
+or in ``build()`` when the history would not fit otherwise. When the summaries outgrow
+``max_summary_tokens`` they are folded into one, written to ``CONSOLIDATE_SHARE`` of that size
+(not to one block's size: folding must not throw away most of what was kept).
 """
 
 from __future__ import annotations
@@ -18,9 +23,16 @@ from typing import Any, ClassVar
 
 from convolab.model import Conversation, Message, Turn, content_text
 from convolab.strategies.base import BaseStrategy, Payload, check_knob
+from convolab.strategies.transcript import transcript
 
 SUMMARY_MARKER = "[convolab:summarize]"  # recognized by the simulator; plain text to real Claude
-REQUIREMENT = re.compile(r"\b(must|never|always|don't|do not|need to|needs to|require[sd]?|prefer|please)\b", re.I)
+REQUIREMENT = re.compile(r"\b(must|never|always|don't|do not|need to|needs to|have to|has to|require[sd]?|prefer|"
+                         r"please)\b", re.I)
+# "I'll never forget", "I always loved", "that must have been fun": feelings and guesses, not instructions
+NOT_REQUIREMENT = re.compile(r"\b(?:I|I'll|I've|I'd|we|we'll|we've|you'll|it|it's|that|this|they)\s+(?:\w+\s+)?"
+                             r"(?:never|always)\b|\bmust(?:'ve| have)\b|\b(?:always|never) (?:been|had)\b", re.I)
+CONSOLIDATE_SHARE = 0.6  # of max_summary_tokens: the size one folded summary is written to
+WORDS_PER_TOKEN = 0.7
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -44,7 +56,9 @@ class Summarizing(BaseStrategy):
     ``budget_tokens`` caps everything billed as input; ``keep_recent_turns`` turns are never
     summarized; ``compress_at`` (default: half the budget) is the size of the older,
     unsummarized history that triggers a compression (the chapter's ``max_history_tokens``);
-    ``summary_model`` writes the summaries (the chapter used a cheaper model too).
+    ``summary_model`` writes the summaries (the chapter used a cheaper model too);
+    ``summary_words`` is the length asked of one compression; ``max_summary_tokens`` (default:
+    half the budget) is the size past which the summaries are folded into one.
     """
 
     name: ClassVar[str] = "summarizing"
@@ -62,7 +76,7 @@ class Summarizing(BaseStrategy):
         self.compress_at = compress_at if compress_at is not None else budget_tokens // 2
         self.summary_words = summary_words
         self.max_pins = max_pins
-        self.max_summary_tokens = max_summary_tokens if max_summary_tokens is not None else budget_tokens // 3
+        self.max_summary_tokens = max_summary_tokens if max_summary_tokens is not None else budget_tokens // 2
         self.summaries: list[SummaryBlock] = []
         self.pins: list[Pin] = []
         self.side_usage: list[tuple[str, Any]] = []  # (model, usage) of summary calls, for the ledger
@@ -105,10 +119,10 @@ class Summarizing(BaseStrategy):
         if end <= start:
             return None
         old = conversation.messages[start:end]
-        transcript = "\n".join(f"{'User' if m.role == 'user' else 'Assistant'}: {m.text}" for m in old if m.text.strip())
+        said = transcript(old)
         prompt = (f"{SUMMARY_MARKER} Summarize the key facts, decisions, names, numbers and dates of this part "
-                  f"of our conversation in at most {self.summary_words} words. Keep what the user requires "
-                  f"word for word.\n\n{transcript or '(no text)'}")
+                  f"of our conversation in at most {self.summary_words} words, as prose that says who did what "
+                  f"and when. Keep what the user requires word for word.\n\n{said or '(no text)'}")
         text = self._ask(client, prompt) or "(nothing to keep)"
         block = SummaryBlock(self._next_version(), text, [m.id for m in old], self.summary_model)
         self.summaries.append(block)
@@ -117,9 +131,11 @@ class Summarizing(BaseStrategy):
             block = self.consolidate(conversation, client)
         return block
 
-    def _ask(self, client: Any, prompt: str) -> str:
-        """One call to the summary model; its usage is kept for the ledger."""
-        reply = client.messages.create(model=self.summary_model, max_tokens=self.summary_words * 3,
+    def _ask(self, client: Any, prompt: str, *, max_words: int | None = None) -> str:
+        """The one request summarizing makes (its only side call): ``prompt`` to the summary
+        model, room for ``max_words`` (default ``summary_words``); its usage is kept for the
+        ledger."""
+        reply = client.messages.create(model=self.summary_model, max_tokens=(max_words or self.summary_words) * 3,
                                        messages=[{"role": "user", "content": prompt}])
         self.side_usage.append((self.summary_model, reply.usage))
         return " ".join(b.text for b in reply.content if getattr(b, "type", "") == "text").strip()
@@ -140,10 +156,11 @@ class Summarizing(BaseStrategy):
         the old ones covered and takes the next version number.
         """
         texts = "\n\n".join(b.text for b in self.summaries)
+        words = max(self.summary_words, int(CONSOLIDATE_SHARE * self.max_summary_tokens * WORDS_PER_TOKEN))
         prompt = (f"{SUMMARY_MARKER} Merge these summaries of one conversation into a single summary of at most "
-                  f"{self.summary_words} words, keeping names, numbers, dates, decisions and what the user "
+                  f"{words} words, keeping names, numbers, dates, decisions and what the user "
                   f"requires.\n\n{texts}")
-        text = self._ask(client, prompt) or texts
+        text = self._ask(client, prompt, max_words=words) or texts
         covers = [i for b in self.summaries for i in b.covers]
         block = SummaryBlock(self._next_version(), text, covers, self.summary_model)
         self.summaries = [block]
@@ -156,7 +173,8 @@ class Summarizing(BaseStrategy):
                 continue
             for sentence in SENTENCE.split(content_text(m.content)):
                 sentence = sentence.strip()
-                if sentence and REQUIREMENT.search(sentence) and sentence not in seen:
+                if sentence and REQUIREMENT.search(sentence) and not NOT_REQUIREMENT.search(sentence) \
+                        and not sentence.endswith("?") and sentence not in seen:
                     self.pins.append(Pin(sentence, m.id))
                     seen.add(sentence)
         del self.pins[:-self.max_pins]  # the newest requirements win when there are too many

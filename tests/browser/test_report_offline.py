@@ -57,7 +57,7 @@ def test_report_renders_offline(name: str, reports: Path, browser_context, scree
 
     outputs = page.locator(".jp-OutputArea-output")
     assert outputs.count() > 0
-    expected = {"00_quickstart": ["'simulated'", "Noted: Ada", '"model": "claude-sonnet-4-6"'],
+    expected = {"00_quickstart": ["'simulated'", "Noted: you're Ada", '"model": "claude-sonnet-4-6"'],
                 "01_statelessness": ["system prompt:", "unmanaged, prompt caching"],
                 "02_strategies": ["'simulated'", "metric units"]}[name]
     text = page.locator("main").inner_text()

@@ -37,7 +37,7 @@ def test_tool_calls_come_back_as_blocks_with_attributes():
     conv.add("user", "My name is Ada and I live in Lisbon.")
     conv.add("assistant", "Noted.")
     memory.observe(conv.turns()[-1], client=DirectClient(sim), conversation=conv)
-    assert memory.facts()["user_profile"] and memory.side_usage
+    assert {f["topic"] for f in memory.facts()["facts"]} == {"name", "home"} and memory.side_usage
 
 
 def test_errors_are_the_sdks_exceptions():

@@ -111,3 +111,13 @@ def test_iso_dates_read_like_written_dates():
     assert metrics.words("[Earlier in the conversation, 2023-05-08 13:56 UTC]")[:5] == [
         "earlier", "conversation", "8", "may", "2023"]
     assert metrics.words("2023-13-45") == ["2023", "13", "45"]
+
+
+def test_a_weekday_before_a_date_is_the_day_it_names():
+    """Gold answers written "The Friday before 15 July 2023" match a reply that resolved the day."""
+    gold = metrics.answer_words("The Friday before 15 July 2023")
+    assert gold == {"14", "july", "2023"}
+    reply = "Caroline went to the adoption meeting on 14 July 2023."
+    assert metrics.words_present(gold, set(metrics.words(reply))) == 1.0
+    assert metrics.answer_words("the Sunday before 25 May, 2023") == {"21", "may", "2023"}
+    assert metrics.answer_words("the week before 9 June 2023") == set(metrics.words("week before 9 June 2023"))

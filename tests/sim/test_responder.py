@@ -1,4 +1,6 @@
-"""Tests for the simulated model's responder: answers, "don't know", summaries, tool calls."""
+"""The simulated model's responder: what kind of reply a request gets (answer, acknowledgement,
+summary, tool call), determinism, tool inputs that validate, and answers on LoCoMo excerpts.
+The reader's parts have their own tests (test_answers, test_acknowledge, test_summaries, ...)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convolab.sim.responder import DONT_KNOW, SUMMARY_MARKER, Reply, respond, summarize
+from convolab.sim.responder import DONT_KNOW, Reply, respond
 
 LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo" / "locomo-dev.json"
 
@@ -101,7 +103,7 @@ HISTORY = [
 
 def test_planted_fact_is_answered_when_present():
     reply = text_of(respond(req(*HISTORY, "What is my dog called?")))
-    assert "Biscuit" in reply and reply.startswith("From our conversation:")
+    assert reply == "Your dog is called Biscuit."  # the clause that answers, said back to the user
 
 
 def test_dont_know_when_fact_absent():
@@ -136,54 +138,24 @@ def test_answers_from_system_prompt_and_tool_results():
     assert "7781" in reply
 
 
-def test_temporal_question_prefers_dated_sentence_and_header():
+def test_temporal_question_resolves_the_date_against_the_header_on_its_own_line():
     history = [
-        "[8 May, 2023 1:56 pm] Caroline: I went to a pottery class yesterday. It was fun.",
+        "[1:56 pm on 8 May, 2023]\nCaroline: I went to a pottery class yesterday. It was fun.",
         "Melanie: Pottery is relaxing. I like pottery too.",
         "Caroline: Pottery class is every week now.",
         "Melanie: Nice.",
     ]
     reply = text_of(respond(req(*history, "When did Caroline go to the pottery class?")))
-    assert "yesterday" in reply and "8 May 2023" in reply and "7 May 2023" in reply
+    assert reply == "Caroline went to the pottery class on 7 May 2023."
 
 
-def test_statement_is_acknowledged():
-    reply = text_of(respond(req("I just adopted a cat named Miso.")))
-    assert reply.startswith("Noted:") and "Miso" in reply
+def test_statement_is_acknowledged_in_the_users_words():
+    assert text_of(respond(req("I just adopted a cat named Miso."))) == "Noted: you just adopted a cat named Miso."
 
 
 def test_never_empty_text():
     for r in (req(""), {"messages": []}, req("?"), req("Hi")):
         assert text_of(respond(r))
-
-
-# -- summaries -------------------------------------------------------------------------------
-
-CHAT = ("Ada is moving to Lisbon on 3 March 2025. The weather was nice today. "
-        "The budget must stay under 4000 euros. We chatted about films for a while. "
-        "Please never book flights through Ryanair. Bob prefers a window seat. "
-        "Lunch was pasta. It was a long day.")
-
-
-def test_summary_keeps_names_numbers_dates_requirements():
-    reply = text_of(respond(req(f"Summarize the conversation:\n{CHAT}")))
-    for fact in ("3 March 2025", "4000", "never book", "window seat"):
-        assert fact in reply
-    assert "Lunch was pasta" not in reply
-
-
-def test_summary_marker_in_system_and_limits():
-    r = req(f"{CHAT}\nKeep it to 2 sentences.", system=SUMMARY_MARKER)
-    reply = text_of(respond(r))
-    assert len(re.findall(r"[.!?](\s|$)", reply)) == 2
-    reply = text_of(respond(req(f"Summarize the conversation in 12 words.\n{CHAT}")))
-    assert len(reply.split()) <= 12
-
-
-def test_summarize_dedupes_and_keeps_order():
-    out = summarize(["Ada lives in Lisbon since 2021.", "Ada lives in Lisbon since 2021!", "Bob is 30."])
-    assert out == "Ada lives in Lisbon since 2021. Bob is 30."
-    assert len(summarize([CHAT] * 20, max_words=30).split()) <= 30
 
 
 # -- tools -----------------------------------------------------------------------------------
@@ -359,7 +331,7 @@ def test_locomo_items_answered_from_evidence():
         reply = text_of(respond({"messages": msgs}))
         gold, got = norm(q["answer"]), set(norm(reply))
         hits += sum(w in got for w in gold) >= 0.8 * len(gold)
-    assert hits >= 0.25 * len(items)  # today 6/20: the threshold is strict on small payloads, f"{hits}/{len(items)}"
+    assert hits >= 0.5 * len(items), f"{hits}/{len(items)}"  # at least half (the first-generation reader: 6/20)
 
 
 @pytest.mark.skipif(not LOCOMO.exists(), reason="shared LoCoMo data not present")
@@ -370,7 +342,7 @@ def test_locomo_adversarial_mostly_dont_know():
     for q in items:
         msgs = [*_locomo_messages(conv, set(q["evidence"])), {"role": "user", "content": q["question"]}]
         unknown += text_of(respond({"messages": msgs})) == DONT_KNOW
-    assert unknown >= len(items) // 3, f"{unknown}/{len(items)}"
+    assert unknown >= 0.6 * len(items), f"{unknown}/{len(items)}"  # 8/20 with the first-generation reader
 
 
 # -- end to end --------------------------------------------------------------------------------

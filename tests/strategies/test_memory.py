@@ -1,8 +1,10 @@
-"""StructuredMemory: tool-schema extraction, memory sent every turn, newest fact wins, budget kept."""
+"""StructuredMemory: one typed item per stated fact, extracted by a forced tool call, sent every
+turn, a later statement replacing a conflicting one, memory and budget kept, blocks cached."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import anthropic
 import pytest
@@ -14,13 +16,17 @@ from convolab.errors import ContextOverflow
 from convolab.model import Message, Role
 from convolab.sim import ManualClock, Simulator
 from convolab.strategies import SlidingWindow
-from convolab.strategies.memory import DEFAULT_SCHEMA, TOOL_NAME, StructuredMemory
+from convolab.strategies.memory import (
+    DEFAULT_SCHEMA,
+    PAGE,
+    PROFILE_SCHEMA,
+    TOOL_NAME,
+    StructuredMemory,
+)
 
 MODEL = "claude-sonnet-4-6"
 PLANTED = "Hi, my name is Priya. I live in Porto."
-# The simulator is lexical: it cannot link "live" to the key "location" the way Claude does, so
-# the questions name the key. "Where do I live?" gets "I don't know" from the memory block alone.
-WHERE = "What is my location?"
+WHERE = "Where do I live?"
 SMALL_TALK = [f"Small talk {i}: the weather was mild and the tea was good." for i in range(40)]
 
 
@@ -61,8 +67,8 @@ def test_planted_fact_survives_40_turns_where_a_sliding_window_forgets_it():
     window = SlidingWindow(max_turns=5).build(conv)
     answer = p.create(client).content[0].text
     forgotten = window.create(client).content[0].text
-    assert "user_profile.location: Porto" in memory_block(p)
-    assert "Porto" in answer
+    assert "The user lives in Porto." in memory_block(p)
+    assert answer == "You live in Porto."
     assert "Porto" not in window.to_json() and "Porto" not in forgotten
     assert p.breakdown["memory"] > 0
     assert conv.messages[0].id in p.left_out  # the fact came from memory, not from old history
@@ -100,6 +106,23 @@ def test_budget_is_never_exceeded_and_counts_match_the_simulator():
     assert len(p.messages) < len(conv.messages) - 1  # the budget, not keep_recent_turns, cut it
 
 
+def test_each_stated_fact_is_one_typed_item():
+    sim = Simulator(clock=ManualClock(datetime(2023, 5, 8, 13, 56, tzinfo=UTC)))
+    client = sim.client()
+    conv = new_conv()
+    s = StructuredMemory(budget_tokens=1200)
+    conv.add("user", "I went to a support group yesterday. Thanks! How are you?", created_at=sim.clock.now())
+    reply = s.build(conv, client=client).create(client)
+    assert reply.content[0].text == "Noted: you went to a support group yesterday."
+    conv.add("assistant", reply.content, created_at=sim.clock.now())
+    s.observe(conv.turns()[-1], client=client, conversation=conv)
+    (fact,) = s.facts()["facts"]  # the acknowledgement restates it: no second fact
+    assert fact == {"who": "the user", "what": "The user went to a support group yesterday (7 May 2023).",
+                    "when": "7 May 2023", "words": "I went to a support group yesterday.", "date": "8 May 2023",
+                    "topic": "", "importance": 3}
+    assert s.memory["facts"][0]["message_id"] == conv.messages[0].id
+
+
 def test_a_later_fact_replaces_the_earlier_one_with_the_newer_message_id():
     sim = Simulator(clock=ManualClock())
     client = sim.client()
@@ -107,13 +130,16 @@ def test_a_later_fact_replaces_the_earlier_one_with_the_newer_message_id():
     s = StructuredMemory(budget_tokens=1200, keep_recent_turns=3)
     turn(conv, s, client, PLANTED)
     porto_id = conv.messages[0].id
-    assert s.memory["user_profile"]["location"] == {"value": "Porto", "message_id": porto_id}
+    home = [f for f in s.memory["facts"] if f["value"]["topic"] == "home"]
+    assert [(f["value"]["what"], f["message_id"]) for f in home] == [("The user lives in Porto.", porto_id)]
     for text in SMALL_TALK[:3]:
         turn(conv, s, client, text)
-    turn(conv, s, client, "I moved last week. I live in Lisbon now.")
+    turn(conv, s, client, "I moved to Lisbon last week.")
     lisbon_id = conv.messages[-2].id
-    assert s.memory["user_profile"]["location"] == {"value": "Lisbon", "message_id": lisbon_id}
-    assert s.memory["user_profile"]["name"]["message_id"] == porto_id  # untouched facts keep their source
+    home = [f for f in s.memory["facts"] if f["value"]["topic"] == "home"]
+    assert [f["message_id"] for f in home] == [lisbon_id] and "Lisbon" in home[0]["value"]["what"]
+    name = next(f for f in s.memory["facts"] if f["value"]["topic"] == "name")
+    assert name["message_id"] == porto_id  # untouched facts keep their source
     for text in SMALL_TALK[3:8]:
         turn(conv, s, client, text)
     p, r = turn(conv, s, client, WHERE)
@@ -171,7 +197,8 @@ def test_falls_back_to_auto_on_a_model_that_rejects_forced_tool_choice():
     extractions = [ex for ex in sim.history if ex.request and ex.request.get("tools") and ex.status == 200]
     assert len(extractions) == 3
     assert all(ex.request["tool_choice"] == {"type": "auto"} for ex in extractions)
-    assert s.facts()["user_profile"] == {"location": "Porto", "name": "Priya"}
+    assert {f["topic"]: f["what"] for f in s.facts()["facts"] if f["topic"]} == {
+        "name": "The user's name is Priya.", "home": "The user lives in Porto."}
     assert not s.notes
 
 
@@ -209,19 +236,24 @@ def test_a_custom_schema_replaces_the_default():
     assert next(ex.request["tools"][0]["input_schema"] for ex in sim.history if ex.request.get("tools")) == schema
 
 
-def test_overflow_when_system_memory_and_newest_turn_exceed_the_budget():
-    s = StructuredMemory(budget_tokens=120)
+def test_memory_makes_room_for_the_newest_turn_and_overflow_is_only_the_turn_itself():
+    s = StructuredMemory(budget_tokens=120, schema=PROFILE_SCHEMA, memory_tokens=10_000)
     conv = new_conv()
     conv.add("user", "Hello there.")
     assert s.build(conv).input_tokens <= 120
     msg = Message(Role.USER, "x")
     s.merge({"task_context": {f"item_{i}": f"a fairly long value number {i} for the task" for i in range(20)}}, [msg])
+    p = s.build(conv)  # the memory is cut to fit beside the newest turn, instead of failing
+    assert p.input_tokens <= 120 and 0 < len(s.memory["task_context"]) < 20
+    assert "Hello there." in json.dumps(p.messages[-1])
+    conv.add("assistant", "Hi.")
+    conv.add("user", "A very long message. " * 40)
     with pytest.raises(ContextOverflow, match="memory"):
         s.build(conv)
 
 
 def test_max_items_drops_the_oldest_and_rendering_is_deterministic():
-    s = StructuredMemory(max_items=3)
+    s = StructuredMemory(max_items=3, schema=PROFILE_SCHEMA)
     m1, m2 = Message(Role.USER, "first"), Message(Role.USER, "second")
     s.merge({"decisions": ["a", "b", "c"], "preferences": {"z": "1", "y": "2"}}, [m1])
     s.merge({"decisions": ["d", "A "], "preferences": {"x": "3", "w": "4"}}, [m2])
@@ -229,14 +261,14 @@ def test_max_items_drops_the_oldest_and_rendering_is_deterministic():
     # keys of one update are applied in sorted order (deterministic), so "y" was the oldest
     assert list(s.memory["preferences"]) == ["z", "w", "x"]
     assert all(i["message_id"] == m2.id for i in s.memory["decisions"][1:])
-    t = StructuredMemory(max_items=3)
+    t = StructuredMemory(max_items=3, schema=PROFILE_SCHEMA)
     t.load_state(json.loads(json.dumps(s.state())))
     assert t.render() == s.render()
     assert s.render().splitlines()[1:4] == ["preferences.w: 4", "preferences.x: 3", "preferences.z: 1"]
 
 
 def test_wrongly_typed_or_unknown_sections_are_ignored_and_noted():
-    s = StructuredMemory()
+    s = StructuredMemory(schema=PROFILE_SCHEMA)
     s.merge({"user_profile": "Priya", "decisions": {"x": "y"}, "mood": ["fine"]}, [Message(Role.USER, "hi")])
     assert s.memory_version == 0 and s.render() == ""
     assert len(s.notes) == 3
@@ -252,7 +284,7 @@ _updates = st.lists(st.fixed_dictionaries({}, optional={
 @given(_updates)
 def test_merge_keeps_the_newest_fact_per_key_and_no_duplicates(updates):
     # pure in-memory merging of a few small dicts: cheap enough for the CI profile's 2,000 examples
-    s = StructuredMemory(max_items=3)
+    s = StructuredMemory(max_items=3, schema=PROFILE_SCHEMA)
     msgs = [Message(Role.USER, f"update {k}") for k in range(len(updates))]
     for u, m in zip(updates, msgs, strict=True):
         s.merge(u, [m])
@@ -276,3 +308,35 @@ def test_rejects_nonsense_settings():
         StructuredMemory(max_items=0)
     with pytest.raises(ValueError, match="schema"):
         StructuredMemory(schema={"type": "object"})
+    with pytest.raises(ValueError, match="memory_tokens"):
+        StructuredMemory(memory_tokens=0)
+
+
+def _fact(k: int, importance: int) -> dict:
+    return {"who": "the user", "what": f"The user noted fact number {k} about the long project plan.",
+            "words": f"Fact number {k} about the long project plan.", "topic": "", "importance": importance}
+
+
+def test_past_memory_tokens_the_least_important_facts_go_first_in_one_step():
+    s = StructuredMemory(memory_tokens=300)
+    msg = Message(Role.USER, "x")
+    s.merge({"facts": [_fact(k, 5 if k % 3 == 0 else 1) for k in range(30)]}, [msg])
+    kept = [f["value"]["what"] for f in s.memory["facts"]]
+    size = s.counter.count_system(s.blocks(), model=MODEL) - s.counter.count_system(None, model=MODEL)
+    assert size <= 300 * 0.85 + 20  # evicted below the cap, with room to grow before the next step
+    assert all(f"number {k} " in " ".join(kept) for k in range(0, 30, 3))  # every important fact stays
+    assert len(kept) < 30
+
+
+def test_memory_blocks_are_pages_so_earlier_ones_stay_cached():
+    s = StructuredMemory(memory_tokens=100_000)
+    msg = Message(Role.USER, "x")
+    s.merge({"facts": [_fact(k, 3) for k in range(PAGE + 3)]}, [msg])
+    first = s.blocks()
+    assert len(first) == 2 and first[0]["text"].startswith("[Conversation memory")
+    s.merge({"facts": [_fact(100, 3)]}, [msg])
+    assert s.blocks()[0] == first[0]  # the full page did not change: the cache keeps reading it
+    conv = new_conv()
+    conv.add("user", "Hello there.")
+    p = s.build(conv)
+    assert p.cache.breakpoints[0] == "system block 2"  # after the base prompt and the full page

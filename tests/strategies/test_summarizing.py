@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 
@@ -113,6 +114,55 @@ def test_summaries_are_consolidated_before_they_outgrow_the_budget():
     assert versions == sorted(versions)  # versions only grow
     covered = [i for b in s.summaries for i in b.covers]
     assert covered == [m.id for m in conv.messages[:len(covered)]]  # every older message, in order
+
+
+def test_a_folded_summary_keeps_most_of_what_the_summaries_held():
+    """Folding is written to a share of max_summary_tokens, not to one compression's size."""
+    sim = Simulator(clock=ManualClock())
+    client = sim.client()
+    conv = Conversation(system_prompt="You are a shopping assistant.", model=MODEL)
+    s = Summarizing(budget_tokens=2400, keep_recent_turns=2, compress_at=300, summary_words=60)
+    folded = []
+    for i in range(160):
+        conv.add("user", f"Message {i}: item {i} costs {i * 7} euros and ships on day {i % 28 + 1}.")
+        before = len(s.summaries)
+        p = s.build(conv, client=client)
+        conv.add("assistant", p.create(client).content)
+        s.observe(conv.turns()[-1], client=client, conversation=conv)
+        if before > 1 and len(s.summaries) == 1:  # folded while building or after the reply
+            folded.append(len(s.summaries[0].text.split()))
+    assert folded, "the summaries were folded at least once"
+    assert min(folded) > 3 * s.summary_words  # the chapter-style fold to summary_words kept 60
+
+
+def test_the_summary_model_reads_dated_turns_and_writes_prose():
+    sim = Simulator(clock=ManualClock(), keep_requests=True)
+    client = sim.client()
+    conv = Conversation(system_prompt="You are a project assistant.", model=MODEL)
+    day = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
+    conv.add("user", "I'm Priya. I met the supplier in Porto yesterday.", created_at=day)
+    conv.add("assistant", "Noted: you met the supplier in Porto yesterday.", created_at=day)
+    for t in range(30):
+        conv.add("user", f"Status update {t}: task {t} moved forward on day {t + 1}.", created_at=day)
+        conv.add("assistant", f"Noted update {t}.", created_at=day)
+    s = Summarizing(budget_tokens=800, keep_recent_turns=2)
+    s.build(conv, client=client)
+    prompt = next(ex.request["messages"][0]["content"] for ex in sim.history if ex.request["model"] == "claude-haiku-4-5")
+    assert "[8 May 2023, 13:56]\nUser: I'm Priya." in prompt
+    text = s.summaries[0].text
+    assert "The user is Priya. The user met the supplier in Porto yesterday (7 May 2023)." in text
+    assert "User:" not in text and "Assistant:" not in text and "Noted" not in text
+
+
+def test_feelings_are_not_pinned_as_requirements():
+    conv = Conversation(system_prompt="x", model=MODEL)
+    for text in ("I'll never forget that trip!", "That must have been fun.", "The report must use metric units.",
+                 "Please never book a red-eye flight.", "Can you always reply in French?"):
+        conv.add("user", text)
+        conv.add("assistant", "ok")
+    s = Summarizing()
+    s._pin(conv.messages)
+    assert [p.text for p in s.pins] == ["The report must use metric units.", "Please never book a red-eye flight."]
 
 
 # -- property: random conversations with tool exchanges ---------------------------------------

@@ -36,7 +36,7 @@ CELLS = [
     "                                 'cost_usd': [2.5, 0.8], 'correctness': [0.9, 0.6]}))",
 ]
 # Only the outputs can hold these (the cells' source does not).
-FALLBACKS = ['data-convolab="chat"', "Noted: Ada, fly, Lisbon, 12, May.", "[in ", "cache write",
+FALLBACKS = ['data-convolab="chat"', "and you fly to Lisbon on 12 May.", "[in ", "cache write",
              'data-convolab="payload"', 'data-convolab="json"', 'data-convolab="token-growth"',
              "context window 200,000", 'data-convolab="strategy-comparison"', "<svg"]
 # The lab template without what it fetches from CDNs (what convolab's report exporter does).

@@ -1,0 +1,78 @@
+"""Acknowledgements: a statement is answered by restating what the user said, in their own
+words, turned round to face them ("I'm Priya, the report must use metric units, our budget is
+4,200 euros" -> "Noted: you're Priya, the report must use metric units, and the budget is
+4,200 euros."). Greetings, thanks and questions are left out; a long message is restated by its
+most informative clauses (names, numbers, dates, requirements first), in the order said.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from convolab.sim.evidence import is_fluff
+from convolab.sim.perspective import to_second_person
+from convolab.sim.text import STOPWORDS, analyze, numbers, terms
+
+MAX_WORDS = 40
+MAX_CLAUSES = 4
+_REQUIREMENT = re.compile(r"\b(must|need|needs|have to|has to|prefer|prefers|always|never|don't|do not|"
+                          r"should|require|required|please)\b", re.I)
+_LEAD = re.compile(r"^(?:(?:hey|hi|hello|thanks|thank you|wow|yeah|yes|yep|yup|oh|ok|okay|so|well|btw|"
+                   r"by the way|anyway|also|and|plus|just)\b[\s,!.:-]*)+", re.I)
+_PHOTO = re.compile(r"\s*\[shares a photo: (?:a photo of |a photography of )?([^\]]*)\]")
+
+
+def _clauses(sentence: str) -> list[str]:
+    pieces = [p.strip() for p in re.split(r",\s+|\s+[-–—]\s+|;\s+", sentence.rstrip(".!")) if p.strip()]
+    if any(len(p.split()) < 2 for p in pieces):
+        return [sentence.rstrip(".!")]
+    return pieces
+
+
+def _weight(clause: str) -> float:
+    score = 2.0 * bool(numbers(clause)) + 2.0 * bool(_REQUIREMENT.search(clause))
+    score += min(2, sum(1 for w in clause.split()[1:] if w[:1].isupper()))
+    return score + min(len(terms(clause)), 8) / 8
+
+
+def _request(clause: str) -> str:
+    """A request restated as the promise it asks for: "Please send me X" -> "you'll send me X",
+    which turned round reads "I'll send you X"."""
+    m = re.match(r"^(?:please|kindly)\s+(.+)$", clause, re.I)
+    return f"you'll {m.group(1)}" if m else clause
+
+
+@lru_cache(maxsize=4096)
+def says_something(text: str) -> bool:
+    """Does ``text`` state anything besides its questions and greetings?"""
+    return any(not is_fluff(s) and not s.text.rstrip().endswith("?") and terms(s.text)
+               for s in analyze(text).sentences)
+
+
+@lru_cache(maxsize=4096)
+def acknowledge(text: str) -> str:
+    """"Noted: ..." restating the statement ``text`` to the person who made it."""
+    units: list[tuple[int, str]] = []
+    for s in analyze(text).sentences:
+        if is_fluff(s) or s.text.rstrip().endswith("?"):
+            continue
+        body = _PHOTO.sub(lambda m: f", with a photo of {m.group(1).strip()}", s.text)
+        body = _LEAD.sub("", body).strip()
+        for c in _clauses(body):
+            if terms(c):
+                units.append((len(units), c))
+    if not units:
+        return "Noted."
+    chosen, used = [], 0
+    for k, c in sorted(units, key=lambda u: (-_weight(u[1]), u[0])):
+        n = len(c.split())
+        if len(chosen) >= MAX_CLAUSES or (chosen and used + n > MAX_WORDS):
+            continue
+        chosen.append((k, c))
+        used += n
+    said = [to_second_person(re.sub(r"\bour\b", "the", _request(c)), swap=True) for _, c in sorted(chosen)]
+    said = [s[:1].lower() + s[1:] if s.split()[0].lower() in STOPWORDS and not s.startswith(("I ", "I'")) else s
+            for s in said]
+    body = said[0] if len(said) == 1 else ", ".join(said[:-1]) + ", and " + said[-1]
+    return f"Noted: {body}."

@@ -1,0 +1,35 @@
+"""Acknowledgements restate what the user said, as sentences in their own words turned round."""
+
+from __future__ import annotations
+
+import pytest
+
+from convolab.sim.acknowledge import MAX_WORDS, acknowledge
+
+
+@pytest.mark.parametrize(("said", "expected"), [
+    ("I'm Priya, the report must use metric units, our budget is 4,200 euros",
+     "Noted: you're Priya, the report must use metric units, and the budget is 4,200 euros."),
+    ("I'm Ada. I fly to Lisbon on 12 May and I'm vegetarian.",
+     "Noted: you're Ada, and you fly to Lisbon on 12 May and you're vegetarian."),
+    ("I just adopted a cat named Miso.", "Noted: you just adopted a cat named Miso."),
+    ("Please send me your notes by Friday.", "Noted: I'll send you my notes by Friday."),
+])
+def test_the_statement_is_restated_in_the_users_words(said, expected):
+    assert acknowledge(said) == expected
+
+
+def test_greetings_thanks_and_questions_are_left_out():
+    said = "Hey Mel! Thanks so much! I went to a support group yesterday. How are you?"
+    assert acknowledge("Caroline: " + said) == "Noted: you went to a support group yesterday."
+    assert acknowledge("Hi! Thanks!") == "Noted."
+
+
+def test_a_long_message_keeps_its_names_numbers_and_requirements_first():
+    said = ("It was a lovely day and the park was full of people walking their dogs in the sun. "
+            "We must be in Porto by 3 June. The budget is 900 euros. "
+            "The trees were green and the birds were singing all afternoon long near the lake.")
+    out = acknowledge(said)
+    assert "3 June" in out and "900 euros" in out and "must" in out
+    assert len(out.split()) <= MAX_WORDS + 6
+    assert out.index("Porto") < out.index("900")  # in the order said

@@ -1,0 +1,155 @@
+"""The reader's answers: the type asked for, as a sentence, from the user's own words; dates
+resolved against the day they were said; lists and multi-hop; "I don't know" rather than a guess;
+never its own earlier replies quoted back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from convolab.sim.answers import DONT_KNOW
+from convolab.sim.responder import respond
+
+
+def reply_to(messages: list[dict[str, Any]], system: str | None = None) -> str:
+    request: dict[str, Any] = {"model": "claude-sonnet-4-6", "max_tokens": 300, "messages": messages}
+    if system:
+        request["system"] = system
+    return respond(request).blocks[0]["text"]
+
+
+def talk(*texts: str) -> list[dict[str, Any]]:
+    """Messages alternating user and assistant, from the user's first."""
+    return [{"role": "user" if k % 2 == 0 else "assistant", "content": t} for k, t in enumerate(texts)]
+
+
+def chat(*user_turns: str) -> list[str]:
+    """The replies to ``user_turns``, each reply kept in the history, as in a live chat."""
+    msgs: list[dict[str, Any]] = []
+    replies = []
+    for text in user_turns:
+        msgs.append({"role": "user", "content": text})
+        replies.append(reply_to(msgs))
+        msgs.append({"role": "assistant", "content": replies[-1]})
+    return replies
+
+
+def test_the_issue_example_is_answered_with_the_span_not_an_echo():
+    replies = chat("I'm Priya, the report must use metric units, our budget is 4,200 euros",
+                   "What is our budget?", "What units must the report use?", "Who am I?")
+    assert replies[1] == "Our budget is 4,200 euros."
+    assert replies[2] == "The report must use metric units."
+    assert replies[3] == "You're Priya."
+    assert not any("Noted" in r for r in replies[1:])  # its own acknowledgement is never quoted back
+
+
+def test_a_date_question_gets_a_statement_with_the_date():
+    replies = chat("I'm Ada. I fly to Lisbon on 12 May and I'm vegetarian.", "When do I fly to Lisbon?",
+                   "Am I vegetarian?")
+    assert replies[1] == "You fly to Lisbon on 12 May."
+    assert replies[2] == "Yes: you're vegetarian."
+
+
+@pytest.mark.parametrize(("said", "question", "expected"), [
+    ("I ran a charity race last Saturday.", "When did Caroline run a charity race?",
+     "Caroline ran a charity race on 6 May 2023."),
+    ("I went to a support group yesterday.", "When did Caroline go to a support group?",
+     "Caroline went to a support group on 7 May 2023."),
+    ("We're going camping next month.", "When is Caroline going camping?",
+     "Caroline is going camping in June 2023."),
+    ("I painted that lake sunrise last year.", "When did Caroline paint a sunrise?",
+     "Caroline painted a sunrise in 2022."),
+    ("I gave a talk at a school last week.", "When did Caroline give a talk at a school?",
+     "Caroline gave a talk at a school the week before 8 May 2023."),
+])
+def test_relative_dates_are_resolved_against_the_day_of_their_message(said, question, expected):
+    history = [{"role": "user", "content": f"[1:56 pm on 8 May, 2023]\nCaroline: {said}"},
+               {"role": "assistant", "content": "Melanie: That sounds lovely."},
+               {"role": "user", "content": question}]
+    assert reply_to(history).startswith(expected)
+
+
+def test_the_date_of_a_later_message_anchors_its_own_phrases():
+    history = [{"role": "user", "content": "[1:56 pm on 8 May, 2023]\nCaroline: I started a pottery class."},
+               {"role": "assistant", "content": "Melanie: Nice!"},
+               {"role": "user", "content": "[10:00 am on 25 May, 2023]\nCaroline: I finished my first bowl yesterday."},
+               {"role": "assistant", "content": "Melanie: Wonderful."},
+               {"role": "user", "content": "When did Caroline finish her first bowl?"}]
+    assert reply_to(history).startswith("Caroline finished her first bowl on 24 May 2023.")
+
+
+def test_each_answer_type_gets_its_span():
+    history = talk(
+        "Caroline: My brother Tom lives in Porto. We have two cats. "
+                                    "I have worked at the library for 6 years.",
+        "Melanie: Lovely! It was Matt Patterson who sang at my party.",
+        "Caroline: I read \"Becoming Nicole\" because a friend recommended it.",
+        "Melanie: Good choice.",
+    )
+    ask = lambda q: reply_to([*history, {"role": "user", "content": q}])  # noqa: E731
+    assert ask("Where does Caroline's brother live?") == "Caroline's brother Tom lives in Porto."
+    assert ask("How many cats does Caroline have?") == "Caroline and others have two cats."
+    assert ask("How long has Caroline worked at the library?").startswith(
+        "Caroline has worked at the library for 6 years.")
+    assert ask("Who sang at Melanie's party?") == "It was Matt Patterson who sang at Melanie's party."
+    assert ask("What book did Caroline read?").startswith('Caroline read "Becoming Nicole".')
+    assert "a friend recommended it" in ask("Why did Caroline read Becoming Nicole?")
+
+
+def test_a_list_question_gathers_items_from_several_messages():
+    history = talk(
+        "Caroline: I went camping at the beach in June.",
+        "Melanie: Fun!",
+        "Caroline: Also camped in the mountains last summer, and in the forest once.",
+        "Melanie: You love the outdoors.",
+        "Caroline: The weather was cold today.",
+        "Melanie: Stay warm.",
+        "Where has Caroline camped?",
+    )
+    reply = reply_to(history)
+    for place in ("beach", "mountains", "forest"):
+        assert place in reply
+    assert "weather" not in reply
+
+
+def test_two_sentences_sharing_an_entity_answer_together():
+    history = talk(
+        "Caroline: I moved here from my home country four years ago.",
+        "Melanie: Big change!",
+        "Caroline: My grandma sent this necklace from my home country, Sweden.",
+        "Melanie: Say hi to her.",
+        "Where did Caroline move from?",
+    )
+    reply = reply_to(history)
+    assert reply.startswith("Caroline moved from Sweden."), reply
+    assert "four years ago" in reply and "necklace" in reply  # both sentences it rests on
+
+
+def test_the_users_words_outrank_the_assistants_and_a_question_about_someone_else_is_declined():
+    history = talk(
+        "Caroline: I adopted a dog named Rex last week.",
+        "Melanie: I adopted a cat named Luna too.",
+        "Caroline: Rex loves the park.",
+        "Melanie: Luna hates it.",
+    )
+    ask = lambda q: reply_to([*history, {"role": "user", "content": q}])  # noqa: E731
+    assert "Rex" in ask("What did Caroline adopt?") and "Luna" not in ask("What did Caroline adopt?")
+    assert "Luna" in ask("What did Melanie adopt?")
+    assert ask("What did Melanie name her parrot?") == DONT_KNOW
+
+
+def test_nothing_relevant_means_i_dont_know():
+    replies = chat("I'm Ada and I like sailing.", "What colour is my car?", "When is my dentist appointment?")
+    assert replies[1:] == [DONT_KNOW, DONT_KNOW]
+
+
+def test_replies_are_sentences_without_role_labels():
+    history = [{"role": "user", "content": "[1:56 pm on 8 May, 2023]\nCaroline: I went to a LGBTQ support group "
+                                            "yesterday and it was so powerful."},
+               {"role": "assistant", "content": "Melanie: Wow, that's cool!"},
+               {"role": "user", "content": "What did Caroline think of the support group?"}]
+    reply = reply_to(history)
+    assert "Caroline:" not in reply and "Melanie:" not in reply
+    assert reply.endswith(".") and reply[0].isupper()
+    assert "Caroline went to a LGBTQ support group yesterday (7 May 2023)" in reply
