@@ -2,7 +2,8 @@
 real anthropic SDK as its ``httpx2`` transport (sync and async).
 
 Routes: ``POST /v1/messages`` (plain or ``stream=True``), ``POST /v1/messages/count_tokens``,
-``GET /v1/models`` and ``GET /v1/models/{id}``. A ``Simulator`` owns the prompt cache, the
+``GET /v1/models`` and ``GET /v1/models/{id}``, and the Message Batches API under
+``/v1/messages/batches`` (``convolab.sim.batches``). A ``Simulator`` owns the prompt cache, the
 clock, the fault plan and the responder; every client made from it shares them.
 """
 
@@ -23,6 +24,7 @@ from convolab import catalog
 from convolab.errors import UnknownModel
 from convolab.sim import context as cm
 from convolab.sim import models_api
+from convolab.sim.batches import BatchQueue, JSONLines
 from convolab.sim.billing import Prompt, block_tokens, flatten
 from convolab.sim.cache import CacheUsage, PromptCache
 from convolab.sim.clock import Clock, SystemClock
@@ -72,7 +74,7 @@ line per request, flushed before the answer leaves: what was billed survives any
     def __init__(self, *, clock: Clock | None = None, seed: int = 0, latency: Any = None,
                  faults: Any = None, responder: Responder | None = None, real_sleep: bool = False,
                  keep_history: int = 1000, keep_requests: bool = False, retry_after: float = 0.01,
-                 journal: str | None = None):
+                 journal: str | None = None, batch_seconds: float = 0.0):
         self.clock = clock or SystemClock()
         self.seed = seed
         self.cache = PromptCache()
@@ -91,6 +93,7 @@ line per request, flushed before the answer leaves: what was billed survives any
         self._validation_memo = ValidationMemo()
         self.journal = journal  # a JSON Lines file: one line per request (status, usage, key, replayed)
         self._idempotent: dict[str, tuple[str, Any, int, Any, bool]] = {}  # key -> (digest, time, status, data, stream)
+        self.batches = BatchQueue(self, seconds=batch_seconds, base_url=BASE_URL)  # batch_seconds: see sim/batches.py
 
     # -- clients ---------------------------------------------------------------------------
     def client(self, *, max_retries: int = 2, **kwargs: Any) -> anthropic.Anthropic:
@@ -132,6 +135,9 @@ line per request, flushed before the answer leaves: what was billed survives any
         if stream:
             return httpx2.Response(status, content=sse_body(data),
                                    headers={**headers_out, "content-type": "text/event-stream"})
+        if isinstance(data, JSONLines):  # batch results
+            return httpx2.Response(status, content=data.encode(),
+                                   headers={**headers_out, "content-type": "application/x-jsonl"})
         return httpx2.Response(status, json=data, headers=headers_out)
 
     def handle_json(self, path: str, payload: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -219,8 +225,10 @@ line per request, flushed before the answer leaves: what was billed survives any
             return 200, models_api.list_models(query), False
         if method == "GET" and path.startswith("/v1/models/"):
             return 200, models_api.model_info(self._spec(path.rsplit("/", 1)[1], inference=False)), False
+        if path == "/v1/messages/batches" or path.startswith("/v1/messages/batches/"):
+            return self.batches.route(method, path, query, payload, betas)
         raise ApiError(404, "not_found_error", f"{method} {path}: not found (the simulator serves "
-                       "/v1/messages, /v1/messages/count_tokens and /v1/models)")
+                       "/v1/messages, /v1/messages/count_tokens, /v1/messages/batches and /v1/models)")
 
     # -- endpoints ---------------------------------------------------------------------------
     def _spec(self, model: Any, *, inference: bool = True) -> catalog.ModelSpec:
