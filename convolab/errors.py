@@ -7,6 +7,8 @@
     ├── ContextOverflow       the newest turn alone cannot fit the budget or the window
     ├── BudgetExceeded        a request would push a user's daily spend past the limit
     ├── StoreLocked           a database file is held by another process
+    ├── SpendCapReached       a live evaluation stopped before passing its --max-usd (resumable)
+    ├── NotRecorded           a replay needs responses its recording does not hold
     └── ConfigurationError    a missing optional dependency or a bad setting
 
 Errors raised by the anthropic SDK (``anthropic.BadRequestError`` and friends) are not
@@ -87,3 +89,32 @@ class StoreLocked(ConvolabError):
 
 class ConfigurationError(ConvolabError):
     """A missing optional dependency or an invalid setting."""
+
+
+class SpendCapReached(ConvolabError):
+    """A live evaluation stopped before a request that could take its spend past the cap.
+
+    Nothing beyond the cap was sent; every answer so far is in the run's recording, so the same
+    command with a higher ``--max-usd`` resumes where it stopped.
+    """
+
+    def __init__(self, spent_usd: float, next_usd: float, limit_usd: float):
+        self.spent_usd = spent_usd
+        self.next_usd = next_usd
+        self.limit_usd = limit_usd
+        super().__init__(
+            f"stopped at ${spent_usd:.4f} of --max-usd {limit_usd:.2f}: the next request could cost up to "
+            f"${next_usd:.4f}. Nothing more was sent; rerun with a higher --max-usd (and the same --cache) to resume.")
+
+
+class NotRecorded(ConvolabError):
+    """Requests a replay needs are not in its recording (``missing`` of ``total``)."""
+
+    def __init__(self, path: str, missing: int, total: int):
+        self.missing = missing
+        self.total = total
+        super().__init__(
+            f"{missing} of {total} requests are not in {path}: it was recorded with other settings (dataset, "
+            "strategies, models, judge, mode) or is incomplete; replay with the settings it was recorded with, "
+            "or record the rest with --live --cache FILE")
+

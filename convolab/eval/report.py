@@ -20,10 +20,12 @@ import polars as pl
 from convolab.datasets.records import CATEGORY_NAMES
 from convolab.eval import metrics
 from convolab.eval.chart import tradeoff_chart, tradeoff_svg
+from convolab.eval.kinds import KINDS
 from convolab.eval.outdir import publish
-from convolab.eval.replay import Run
+from convolab.eval.replay import Ledger, Run
 
-__all__ = ["BY_CATEGORY_COLUMNS", "ITEM_SCHEMA", "SUMMARY_COLUMNS", "EvalResult", "frames", "tradeoff_chart"]
+__all__ = ["BY_CATEGORY_COLUMNS", "ITEM_SCHEMA", "KINDS", "SUMMARY_COLUMNS", "EvalResult", "frames", "kinds_of",
+           "tradeoff_chart"]
 
 SUMMARY_COLUMNS = ["strategy", "conversations", "turns", "qa_items", "input_tokens", "cache_read_tokens",
                    "cache_write_tokens", "output_tokens", "cost_usd", "qa_input_tokens", "evidence_recall",
@@ -45,8 +47,10 @@ RUN_SCHEMA: dict[str, Any] = {
     "strategy": pl.String, "sample_id": pl.String, "model": pl.String, "turns": pl.Int64, "qa_items": pl.Int64,
     "requests": pl.Int64, "input_tokens": pl.Int64, "cache_write_tokens": pl.Int64, "cache_read_tokens": pl.Int64,
     "output_tokens": pl.Int64, "cost_usd": pl.Float64, "side_requests": pl.Int64, "side_cost_usd": pl.Float64,
-    "qa_requests": pl.Int64, "qa_cost_usd": pl.Float64, "build_ms_p50": pl.Float64,
+    "qa_requests": pl.Int64, "qa_cost_usd": pl.Float64, "build_ms_p50": pl.Float64, "turn_requests": pl.Int64,
+    "turn_cost_usd": pl.Float64, "turns_estimated": pl.Boolean,
 }
+
 
 
 @dataclass
@@ -58,6 +62,7 @@ class EvalResult:
     items: pl.DataFrame
     runs: pl.DataFrame
     config: dict[str, Any] = field(default_factory=dict)
+    kinds: dict[str, Ledger] = field(default_factory=dict)  # KINDS -> their totals
 
     def write(self, out: str | Path, *, chart: bool = True) -> list[Path]:
         """Write ``summary.csv``, ``by_category.csv``, ``runs.csv``, ``items.parquet`` and
@@ -133,7 +138,7 @@ def frames(runs: Sequence[Run], config: dict[str, Any] | None = None) -> EvalRes
             "requests": sum(t.requests for t in totals), "side_requests": sum(r.side.requests for r in rs),
             "side_cost_usd": sum(r.side.cost_usd for r in rs), "qa_cost_usd": sum(r.qa.cost_usd for r in rs),
             "cache_hit_rate": billed["cache_read_tokens"] / prompt if prompt else None,
-            "build_ms_p90": _quantile(builds, 0.9),
+            "build_ms_p90": _quantile(builds, 0.9), "turns_estimated": any(r.turns_estimated for r in rs),
         })
         for cat in sorted({i["category"] for i in its}):
             ci = [i for i in its if i["category"] == cat]
@@ -158,7 +163,15 @@ def frames(runs: Sequence[Run], config: dict[str, Any] | None = None) -> EvalRes
                                infer_schema_length=None)
     if by_category.height:
         by_category = by_category.select(*BY_CATEGORY_COLUMNS, *_intervals())
-    return EvalResult(summary, by_category, item_frame, run_frame, config)
+    return EvalResult(summary, by_category, item_frame, run_frame, config, kinds_of(runs))
+
+
+def kinds_of(runs: Sequence[Run]) -> dict[str, Ledger]:
+    """Totals by kind of request over ``runs`` (the judge's calls are added by the judge)."""
+    turns, main, side = Ledger(), Ledger(), Ledger()
+    for r in runs:
+        turns, main, side = turns.plus(r.turn), main.plus(r.main), side.plus(r.side)
+    return {"turns": turns, "questions": main.plus(turns, -1), "side calls": side, "judge calls": Ledger()}
 
 
 def _quantile(values: Sequence[float], q: float) -> float | None:

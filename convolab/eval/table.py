@@ -68,7 +68,7 @@ def format_summary(summary: pl.DataFrame, *, estimated: bool = False, width: int
     names = [str(s) for s in summary["strategy"].to_list()]
     cols = [("strategy", names, "<")]
     for key, header, fmt, est in COLUMNS:
-        if key not in summary.columns:
+        if key not in summary.columns or summary[key].null_count() == summary.height:
             continue
         mark = "~" if estimated and est else ""
         cells = ["-" if v is None else mark + fmt(v) for v in summary[key].to_list()]

@@ -39,9 +39,10 @@ IDEMPOTENCY_SECONDS = 24 * 3600  # how long an Idempotency-Key's answer is kept
 
 
 def _default_responder() -> Responder:
+    from convolab.sim.judge import with_judge
     from convolab.sim.responder import respond
 
-    return respond
+    return with_judge(respond)  # a forced ``verdict`` call gets the judge stand-in (sim/judge.py)
 
 
 @dataclass
