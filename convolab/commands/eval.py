@@ -198,6 +198,22 @@ def _offline(samples: list[Any], run: Run) -> Any:
                     mode=run.mode, judge=judge)
 
 
+class LiveProgress:
+    """The live run's progress bar: requests answered of those planned, dollars spent, and the
+    time left (click's estimate); ``answered`` is called from any thread."""
+
+    def __init__(self, planned: int, file: Any = None):
+        self.spent = 0.0
+        self._lock = threading.Lock()
+        self.bar = click.progressbar(length=planned, label="live", show_pos=True, show_eta=True, file=file,
+                                     item_show_func=lambda _: f"${self.spent:.4f} spent")
+
+    def answered(self, cost: float, sent: bool) -> None:
+        with self._lock:
+            self.spent += cost
+            self.bar.update(1, None)
+
+
 def _live(samples: list[Any], run: Run, describe: dict[str, Any], planned: int | None) -> Any:
     from convolab.eval.live_eval import LiveOptions, live_eval
 
@@ -205,16 +221,9 @@ def _live(samples: list[Any], run: Run, describe: dict[str, Any], planned: int |
                           batch=run.batch, judge=run.judge, concurrency=run.concurrency, describe=describe)
     if not (sys.stdout.isatty() and planned):
         return live_eval(samples, run.strategies, budget_tokens=run.budget, model=run.model, options=options)
-    spent = [0.0]
-    lock = threading.Lock()
-    with click.progressbar(length=planned, label="live", show_pos=True, show_eta=True,
-                           item_show_func=lambda _: f"${spent[0]:.4f} spent") as bar:
-        def answered(cost: float, sent: bool) -> None:
-            with lock:
-                spent[0] += cost
-                bar.update(1, None)
-
-        options.on_answer = answered
+    progress = LiveProgress(planned)
+    with progress.bar:
+        options.on_answer = progress.answered
         return live_eval(samples, run.strategies, budget_tokens=run.budget, model=run.model, options=options)
 
 

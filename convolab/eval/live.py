@@ -115,10 +115,18 @@ class Sender:
         return raw.http_response.text
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.client.close(), self.loop).result()
+        """Cancel what is still in flight (its callers get ``CancelledError``, nobody waits
+        forever: Ctrl-C ends the run), close the clients, stop the loop."""
+        async def shutdown() -> None:
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+            await self.client.close()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=30)
         self.sync.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
+        self._thread.join(timeout=30)
 
 
 class SimulatorSender:
@@ -210,7 +218,7 @@ class LiveClient:
                 raise LookupError("request not recorded and no fallback to answer it")
             return fallback.beta.messages.create(**body, betas=list(betas)) if betas else \
                 fallback.messages.create(**body)
-        estimate = upper_cost(body, self.priced_at)
+        estimate = upper_cost(body, self.priced_at) if self.spend.limit_usd is not None else 0.0
         self.spend.reserve(estimate)
         cost = 0.0
         try:

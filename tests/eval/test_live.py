@@ -165,7 +165,7 @@ def reference(tmp_path_factory):
         result = invoke(*ARGS, *SERIAL, "--cache", str(folder / "ref.duckdb"), "--out", str(folder / "ref"),
                         env=server.env)
         assert result.exit_code == 0, result.output
-        yield {"summary": summary(folder / "ref"), "plan_usd": plan_usd(result.output),
+        yield {"summary": summary(folder / "ref"), "plan_usd": plan_usd(result.output), "folder": folder / "ref",
                "billed_usd": server.billed_usd(), "requests": len(server.lines())}
     finally:
         server.stop()
@@ -190,7 +190,8 @@ def test_a_run_stopped_at_its_cap_resumes_to_the_same_results(tmp_path, referenc
         capped.stop()
 
 
-def test_sigkill_mid_run_then_a_rerun_completes_like_an_uninterrupted_run(tmp_path, reference):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+def test_a_run_killed_mid_way_then_rerun_completes_like_an_uninterrupted_run(tmp_path, reference, sig):
     killed = Server(tmp_path, "--latency", "0.02")
     args = [*ARGS, *SERIAL, "--cache", str(tmp_path / "c.duckdb"), "--out", str(tmp_path / "o")]
     try:
@@ -198,8 +199,8 @@ def test_sigkill_mid_run_then_a_rerun_completes_like_an_uninterrupted_run(tmp_pa
                                 env={**os.environ, **killed.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while len(killed.lines()) < reference["requests"] // 2 and proc.poll() is None:
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) != 0  # Ctrl-C ends the run (in-flight requests cancelled), no hang
         assert 0 < len(killed.lines()) < reference["requests"]  # killed in the middle
         rerun = invoke(*args, env=killed.env)
         assert rerun.exit_code == 0, rerun.output
@@ -233,3 +234,61 @@ def test_live_flags_without_what_they_need_are_one_line(tmp_path, monkeypatch, a
 def test_live_without_a_key_is_refused(tmp_path):
     result = invoke(*ARGS, "--live", "--max-usd", "1", "--out", str(tmp_path / "o"), env={"ANTHROPIC_API_KEY": ""})
     assert result.exit_code == 2 and "--live needs ANTHROPIC_API_KEY" in result.output
+
+
+def test_batch_sends_questions_and_judge_calls_as_message_batches_at_half_price(tmp_path, reference):
+    server = Server(tmp_path)
+    try:
+        result = invoke(*ARGS, "--live", "--batch", "--max-usd", "5", "--concurrency", "1", "--cache",
+                        str(tmp_path / "c.duckdb"), "--out", str(tmp_path / "o"), env=server.env)
+        assert result.exit_code == 0, result.output
+        lines = server.lines()
+        in_batches = [x for x in lines if "/requests/" in x["path"]]
+        assert in_batches and all(x["usage"]["service_tier"] == "batch" for x in in_batches)
+        assert {x["model"] for x in in_batches} == {"claude-sonnet-4-6", "claude-haiku-4-5"}  # questions, judge
+        plain = [x for x in lines if x["path"] == "/v1/messages"]
+        assert {x["model"] for x in plain} == {"claude-sonnet-4-6"}  # the turns, one after another
+        assert server.billed_usd() == pytest.approx(plan_usd(result.output, "usd_batch"), rel=0.10)
+        batch_items = pl.read_parquet(tmp_path / "o" / "items.parquet")
+        assert batch_items["reply"].to_list() == pl.read_parquet(reference["folder"] / "items.parquet")["reply"].to_list()
+        same = ["strategy", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+                "qa_input_tokens", "evidence_recall", "answer_in_context", "correctness", "declines"]
+        got, ref = summary(tmp_path / "o"), reference["summary"]
+        assert got.select(same).equals(ref.select(same))  # the same requests and cache use, only cheaper
+        assert (got["qa_cost_usd"] < ref["qa_cost_usd"]).all() and (got["cost_usd"] < ref["cost_usd"]).all()
+    finally:
+        server.stop()
+
+
+def test_qa_mode_sends_no_turn_and_marks_turn_figures_estimated(tmp_path):
+    server = Server(tmp_path)
+    try:
+        result = invoke(*ARGS, "--live", "--mode", "qa", "--max-usd", "5", "--concurrency", "2",
+                        "--out", str(tmp_path / "o"), env=server.env)
+        assert result.exit_code == 0, result.output
+        planned = int(next(x for x in result.output.splitlines() if x.startswith("plan: ")).split()[1].split("=")[1])
+        assert len(server.lines()) == planned  # questions and judge calls only, as planned for --mode qa
+        table = result.output.splitlines()
+        assert any(line.startswith("full ") and "~" in line for line in table)
+        assert any(line.startswith("~ estimated:") for line in table)
+        runs = pl.read_csv(tmp_path / "o" / "runs.csv")
+        assert runs["turns_estimated"].all() and (runs["turn_requests"] > 0).all()
+    finally:
+        server.stop()
+
+
+def test_the_progress_bar_shows_requests_dollars_and_time_left():
+    from convolab.commands.eval import LiveProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    progress = LiveProgress(4, file=screen)
+    with progress.bar:
+        for cost in (0.01, 0.02, 0.0):
+            progress.answered(cost, cost > 0)
+            time.sleep(0.01)
+    shown = screen.getvalue().replace("\r", "\n").splitlines()
+    assert any("3/4" in line and "$0.0300 spent" in line for line in shown), shown
