@@ -86,13 +86,18 @@ class Plan:
         return (f"{lg.requests:,}", f"{lg.input_tokens:,}", f"{lg.cache_write_tokens:,}", f"{lg.cache_read_tokens:,}",
                 f"{lg.output_tokens:,}", f"{lg.cost_usd if usd is None else usd:,.4f}", f"{batch_usd:,.4f}")
 
-    def scaled(self, factor: float) -> Plan:
-        """Every total times ``factor`` (requests and tokens rounded): a plan for more data of
-        the same shape (``docs/live-evaluation.md`` states when that holds)."""
+    def scaled(self, factor: float, kinds: Sequence[str] = KINDS) -> Plan:
+        """``kinds`` (default: all) times ``factor``, requests and tokens rounded: a plan for
+        more data of the same shape (``docs/live-evaluation.md`` states when that holds)."""
         def times(lg: Ledger) -> Ledger:
             return Ledger(**{k: round(v * factor) if isinstance(v, int) else v * factor for k, v in vars(lg).items()})
-        return Plan({m: {k: times(lg) for k, lg in kinds.items()} for m, kinds in self.kinds.items()},
-                    f"{self.description} x {factor:g}", dict(self.config))
+        return Plan({m: {k: times(lg) if k in kinds else lg for k, lg in ks.items()} for m, ks in self.kinds.items()},
+                    f"{self.description} ({', '.join(kinds)} x {factor:g})", dict(self.config))
+
+    def plus(self, other: Plan) -> Plan:
+        """Both plans' totals together (two datasets planned apart)."""
+        return Plan({m: {k: lg.plus(other.kinds[m][k]) for k, lg in ks.items()} for m, ks in self.kinds.items()},
+                    f"{self.description} + {other.description}", dict(self.config))
 
 
 def plan_eval(samples: Sequence[Any], strategies: Sequence[str], *, budget_tokens: int | None, model: str,
