@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from convolab.sim.pagination import page
 from convolab.sim.rules import ApiError, invalid
 
 __all__ = ["BATCH_TTL", "MAX_BATCH_BYTES", "MAX_BATCH_REQUESTS", "RESULTS_KEPT", "Batch", "BatchQueue", "JSONLines"]
@@ -177,24 +178,10 @@ class BatchQueue:
         return batch
 
     def _list(self, query: dict[str, str], now: datetime) -> dict[str, Any]:
-        try:
-            limit = int(query.get("limit", 20))
-        except ValueError:
-            raise invalid("limit: Input should be a valid integer") from None
-        if not 1 <= limit <= 1000:
-            raise invalid("limit: Input should be between 1 and 1000")
         ordered = sorted(self.batches.values(), key=lambda b: b.created_at, reverse=True)
-        ids = [b.id for b in ordered]
-        start, end = 0, None
-        if query.get("after_id") in ids:
-            start = ids.index(query["after_id"]) + 1
-        if query.get("before_id") in ids:
-            end = ids.index(query["before_id"])
-            start = max(0, end - limit)
-        stop = min(len(ordered), start + limit) if end is None else end
-        page = ordered[start:stop]
-        return {"data": [b.as_json(now) for b in page], "has_more": stop < len(ordered) if end is None else start > 0,
-                "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}
+        shown, more = page(ordered, [b.id for b in ordered], query)
+        return {"data": [b.as_json(now) for b in shown], "has_more": more,
+                "first_id": shown[0].id if shown else None, "last_id": shown[-1].id if shown else None}
 
     def _results(self, batch: Batch, now: datetime) -> JSONLines:
         if batch.ended_at is None:
