@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ MAX_CONVERSATIONS = 1_000
 MAX_JOBS = 256
 MAX_CONCURRENCY = 64
 MAX_USD = 100_000.0
+MAX_WIDTH = 120  # columns of everything printed
 
 
 class InputError(click.ClickException):
@@ -176,9 +178,9 @@ def _plan(samples: list[Any], run: Run) -> Any:
 
     plan = plan_eval(samples, run.strategies, budget_tokens=run.budget, model=run.model,
                      priced_at=datetime.now(UTC).date(), judge=run.judge)
-    click.echo(f"Plan: {plan.description}.")
-    click.echo("A dry run of the same payloads on the simulator; nothing was sent. Dollars standard and with --batch "
-               "(questions and judge calls at the batch price).")
+    click.echo(textwrap.fill(f"Plan: {plan.description}. A dry run of the same payloads on the simulator; nothing "
+                             "was sent. Dollars standard and with --batch (questions and judge calls at the batch "
+                             "price).", MAX_WIDTH))
     click.echo(plan.table())
     click.echo(plan.line(run.mode))
     return plan
@@ -242,8 +244,8 @@ def _write(result: Any, run: Run, conversations: int, seconds: float) -> None:
     click.echo(format_summary(result.summary, estimated=run.mode == "qa"))
     if run.mode == "qa":
         click.echo("~ estimated: the turns were counted and cached by the simulator's model, not sent (--mode qa)")
-    click.echo(f"{conversations} conversation(s) x {len(run.strategies)} strategies in {seconds:.1f} s; "
-               f"wrote {', '.join(p.name for p in written)} into {_shown(run.out)}")
+    click.echo(textwrap.fill(f"{conversations} conversation(s) x {len(run.strategies)} strategies in {seconds:.1f} s; "
+                             f"wrote {', '.join(p.name for p in written)} into {_shown(run.out)}", MAX_WIDTH))
 
 
 _OPTIONS = [

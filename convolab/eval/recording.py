@@ -108,6 +108,8 @@ class Recording:
         if read_only and not self.path.is_file():
             raise ConfigurationError(f"{self.path}: no such recording; record one with --live --cache {self.path}")
         config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        if not read_only and str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only, config=config)
         except duckdb.IOException as e:
@@ -124,7 +126,15 @@ class Recording:
         else:
             self._migrate()
 
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self._con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
     def _migrate(self) -> None:
+        tables = self._tables()
+        if tables and "recording_schema" not in tables:
+            self._con.close()
+            raise ConfigurationError(f"{self.path} is a DuckDB database of something else (tables: "
+                                     f"{', '.join(sorted(tables)[:4])}); give --cache a new file or a recording")
         self._con.execute("CREATE TABLE IF NOT EXISTS recording_schema (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)")
         done = {r[0] for r in self._con.execute("SELECT name FROM recording_schema").fetchall()}
         for name, statements in _SCHEMA:
@@ -137,8 +147,8 @@ class Recording:
             self._con.execute("COMMIT")
 
     def _check_schema(self) -> None:
-        tables = {r[0] for r in self._con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        if not {"responses", "runs", "recording_schema"} <= tables:
+        if not {"responses", "runs", "recording_schema"} <= self._tables():
+            self._con.close()
             raise ConfigurationError(f"{self.path} is a DuckDB file but not a convolab recording "
                                      "(no responses table); record one with --live --cache FILE")
 

@@ -95,6 +95,7 @@ def test_the_plan_prices_the_live_run_within_10_percent(recorded):
     server = recorded["server"]
     statuses = Counter(x["status"] for x in server.lines())
     assert statuses[429] + statuses[529] > 0  # faults happened and were ridden out
+    assert max(len(line) for line in recorded["first"].output.splitlines()) <= 120  # plan, table, summary
     planned, billed = plan_usd(recorded["first"].output), server.billed_usd()
     assert billed > 0 and abs(billed - planned) <= 0.10 * planned, (planned, billed)
 
@@ -292,3 +293,24 @@ def test_the_progress_bar_shows_requests_dollars_and_time_left():
             time.sleep(0.01)
     shown = screen.getvalue().replace("\r", "\n").splitlines()
     assert any("3/4" in line and "$0.0300 spent" in line for line in shown), shown
+
+
+def test_cache_refuses_a_duckdb_file_that_is_not_a_recording(tmp_path):
+    import duckdb
+
+    from convolab.errors import ConfigurationError
+    from convolab.eval.recording import Recording
+
+    store = tmp_path / "convolab.duckdb"
+    with duckdb.connect(str(store)) as con:
+        con.execute("CREATE TABLE conversations (id VARCHAR)")
+    with pytest.raises(ConfigurationError, match="DuckDB database of something else"):
+        Recording(store)
+    with pytest.raises(ConfigurationError, match="not a convolab recording"):
+        Recording(store, read_only=True)
+    (tmp_path / "junk.duckdb").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ConfigurationError, match="is not a DuckDB recording"):
+        Recording(tmp_path / "junk.duckdb")
+    with duckdb.connect(str(store)) as con:  # untouched
+        assert [r[0] for r in con.execute("SHOW TABLES").fetchall()] == ["conversations"]
+    Recording(tmp_path / "new" / "dir" / "rec.duckdb").close()  # a new file, its folders made
