@@ -128,9 +128,14 @@ def _options(strategies: tuple[str, ...], model: str, out: str | None, **o: Any)
         judge = None
     else:
         try:
-            _check((), judge)
+            _, judge = _check(("full",), judge)
         except InputError as e:
             raise InputError(f"--judge: {e.message}") from None
+        from convolab.catalog import get_model
+
+        if not get_model(judge).supports("forced_tool_choice"):
+            raise InputError(f"--judge {judge}: this model does not accept a forced tool choice, which the judge's "
+                             f"verdict needs; pick one that does, such as {DEFAULT_JUDGE}")
     return Run(names, o["budget_tokens"], model, o["jobs"], folder, o["plan"], o["live"], o["max_usd"], o["cache"],
                o["replay_from"], o["mode"], o["batch"], judge, o["concurrency"])
 
@@ -159,9 +164,9 @@ def _evaluate(samples: list[Any], run: Run, describe: dict[str, Any]) -> None:
         else:
             result = _offline(samples, run)
     except ConvolabError as e:
-        from convolab.errors import NotRecorded
+        from convolab.errors import ConfigurationError, NotRecorded
 
-        if isinstance(e, NotRecorded):
+        if isinstance(e, NotRecorded | ConfigurationError):  # the recording or a setting: bad input
             raise InputError(str(e)) from None
         raise click.ClickException(str(e)) from None
     _write(result, run, len(samples), time.monotonic() - start)

@@ -222,6 +222,7 @@ def test_a_run_killed_mid_way_then_rerun_completes_like_an_uninterrupted_run(tmp
     (["--max-usd", "3", "--out", "o"], "--max-usd caps a --live run"),
     (["--replay-from", "nowhere.duckdb", "--out", "o"], "--replay-from nowhere.duckdb: no such file"),
     (["--judge", "claude-nope", "--out", "o"], "--judge: unknown model 'claude-nope'"),
+    (["--judge", "claude-opus-5-5", "--out", "o"], "does not accept a forced tool choice"),
     (["--live", "--max-usd", "0", "--out", "o"], "Invalid value for '--max-usd'"),
 ])
 def test_live_flags_without_what_they_need_are_one_line(tmp_path, monkeypatch, args, message):
@@ -230,6 +231,26 @@ def test_live_flags_without_what_they_need_are_one_line(tmp_path, monkeypatch, a
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1 and message in result.output, result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plan_sends_nothing_needs_no_out_and_ends_with_the_plan_line(tmp_path):
+    import re
+
+    server = Server(tmp_path)
+    try:
+        result = invoke(*ARGS, "--plan", "--live", "--mode", "qa", env=server.env)
+        assert result.exit_code == 0, result.output
+        last = result.output.strip().splitlines()[-1]
+        assert re.fullmatch(r"plan: requests=\d+ input_tokens=\d+ output_tokens=\d+ usd=\d+\.\d{4} "
+                            r"usd_batch=\d+\.\d{4}", last), last
+        rows = {line.split("  ")[0] + "|" + line.split()[1] for line in result.output.splitlines()
+                if line.startswith(("replay ", "qa "))}
+        assert {"replay|turns", "replay|questions", "replay|side", "replay|judge", "qa|turns", "qa|judge"} <= rows
+        qa_total = next(line for line in result.output.splitlines() if line.startswith("qa") and "total sent" in line)
+        assert last.split()[1] == f"requests={qa_total.split()[3].replace(',', '')}"  # the line is --mode's
+        assert server.lines() == [] and list(tmp_path.glob("o*")) == []
+    finally:
+        server.stop()
 
 
 def test_live_without_a_key_is_refused(tmp_path):
