@@ -10,6 +10,8 @@
     ├── BudgetExceeded        a request would push a user's daily spend past the limit
     ├── StoreLocked           a database file is held by another process
     ├── StoreUnreadable       a database file that cannot be opened or written as a convolab store
+    ├── SpendCapReached       a live evaluation stopped before passing its --max-usd (resumable)
+    ├── NotRecorded           a replay needs responses its recording does not hold
     └── ConfigurationError    a missing optional dependency or a bad setting (a strategy knob,
                               max_tokens past the model's limit, a strategy state of another version)
 
@@ -115,3 +117,31 @@ class StoreUnreadable(ConvolabError):
 
 class ConfigurationError(ConvolabError, ValueError):
     """A missing optional dependency or an invalid setting (a ``ValueError`` too: a bad value)."""
+
+
+class SpendCapReached(ConvolabError):
+    """A live evaluation stopped before a request that could take its spend past the cap.
+
+    Nothing beyond the cap was sent; every answer so far is in the run's recording, so the same
+    command with a higher ``--max-usd`` resumes where it stopped.
+    """
+
+    def __init__(self, spent_usd: float, next_usd: float, limit_usd: float):
+        self.spent_usd = spent_usd
+        self.next_usd = next_usd
+        self.limit_usd = limit_usd
+        super().__init__(
+            f"stopped at ${spent_usd:.4f} of --max-usd {limit_usd:.2f}: the next request could cost up to "
+            f"${next_usd:.4f}. Nothing more was sent; rerun with a higher --max-usd (and the same --cache) to resume.")
+
+
+class NotRecorded(ConvolabError):
+    """Requests a replay needs are not in its recording (``missing`` of ``total``)."""
+
+    def __init__(self, path: str, missing: int, total: int):
+        self.missing = missing
+        self.total = total
+        super().__init__(
+            f"{missing} of {total} requests are not in {path}: it was recorded with other settings (dataset, "
+            "strategies, models, judge, mode) or is incomplete; replay with the settings it was recorded with, "
+            "or record the rest with --live --cache FILE")

@@ -5,7 +5,8 @@ schedule in force at ``at`` is the one with the latest ``effective_from`` not af
 change is new rows with a later date, so costs of past requests stay right. Within a schedule,
 a row with ``above_prompt_tokens = N`` applies when the prompt's input, cache-write and
 cache-read tokens together exceed ``N``. Unknown models raise ``UnknownModel``: convolab never
-guesses a price.
+guesses a price. A usage whose ``service_tier`` is ``"batch"`` (a Message Batches result) is
+billed at the catalog's ``[batch] multiplier`` (half) of every rate.
 
 >>> cost_usd("claude-sonnet-4-6", {"input_tokens": 1000, "output_tokens": 500,
 ...          "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 10000})
@@ -152,13 +153,31 @@ def usage_tokens(usage: Any) -> dict[str, int]:
             "cache_read": _get(usage, "cache_read_input_tokens"), "output": _get(usage, "output_tokens")}
 
 
+@cache
+def batch_multiplier() -> float:
+    """The share of the standard price a Message Batches request pays (``[batch]`` in the catalog)."""
+    row = load_catalog().get("batch") or {}
+    value = row.get("multiplier")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ConfigurationError("data/models.toml: [batch] multiplier must be a number in (0, 1] with its source")
+    return float(value)
+
+
+def is_batch(usage: Any) -> bool:
+    """Was this usage billed through the Message Batches API (``service_tier == "batch"``)?"""
+    tier = usage.get("service_tier") if isinstance(usage, Mapping) else getattr(usage, "service_tier", None)
+    return tier == "batch"
+
+
 def cost_breakdown(model: str, usage: Any, at: datetime | date | None = None) -> dict[str, float]:
     """USD per component (``input``, ``cache_write_5m``, ``cache_write_1h``, ``cache_read``,
-    ``output``) and their ``total``, each rounded to 10 decimals."""
+    ``output``) and their ``total``, each rounded to 10 decimals; at the batch price when the
+    usage's ``service_tier`` is ``"batch"``."""
     tokens = usage_tokens(usage)
     prompt = tokens["input"] + tokens["cache_write_5m"] + tokens["cache_write_1h"] + tokens["cache_read"]
     p = price_for(model, at=at, prompt_tokens=prompt)
-    parts = {k: n * getattr(p, k) / PER for k, n in tokens.items()}
+    share = batch_multiplier() if is_batch(usage) else 1.0
+    parts = {k: n * getattr(p, k) * share / PER for k, n in tokens.items()}
     total = round(sum(parts.values()), 10)
     out = {k: round(v, 10) for k, v in parts.items()}
     out["total"] = total

@@ -1,11 +1,19 @@
-"""``convolab eval``: replay LoCoMo or synthetic conversations through the context strategies
-against the simulated Claude, and write what each kept and what it cost."""
+"""``convolab eval``: replay LoCoMo or synthetic conversations through the context strategies,
+against the simulated Claude or the real one, and write what each kept and what it cost.
+
+The subcommands only load their dataset; ``_evaluate`` does the rest for both: ``--plan``
+(a dry run that sends nothing), ``--live`` (capped, recorded, resumable), ``--replay-from``
+(a recording, no network), or an offline run on the simulator.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import textwrap
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +22,51 @@ import click
 from convolab.errors import ConvolabError
 
 DEFAULT_STRATEGIES = ("full", "sliding", "summarizing", "memory", "retrieval", "compaction")
+DEFAULT_JUDGE = "claude-haiku-4-5"  # convolab.eval.judge.DEFAULT_JUDGE (not imported: --help stays quick)
+MAX_BUDGET = 1_000_000  # the largest context window in the catalog
+MAX_TURNS = 10_000  # LoCoMo's longest conversation has 689 dialogue turns
+MAX_CONVERSATIONS = 1_000
+MAX_JOBS = 256
+MAX_CONCURRENCY = 64
+MAX_USD = 100_000.0
+MAX_WIDTH = 120  # columns of everything printed
 
 
 class InputError(click.ClickException):
     """A bad argument, reported as one line (``Error: ...``) with exit code 2."""
 
     exit_code = 2
+
+
+class OneLineErrors(click.Command):
+    """A command whose bad options (out of range, missing, unknown) are one line, exit code 2,
+    like every other input error here (click would add the usage and a hint)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            raise InputError(e.format_message()) from None
+
+
+@dataclass
+class Run:
+    """The options every subcommand shares, checked."""
+
+    strategies: list[str]
+    budget: int
+    model: str
+    jobs: int | None
+    out: Path | None
+    plan: bool
+    live: bool
+    max_usd: float | None
+    cache: str | None
+    replay_from: str | None
+    mode: str
+    batch: bool
+    judge: str | None
+    concurrency: int
 
 
 def _check(strategies: tuple[str, ...], model: str) -> tuple[list[str], str]:
@@ -37,78 +84,262 @@ def _check(strategies: tuple[str, ...], model: str) -> tuple[list[str], str]:
         raise InputError(str(e)) from None
 
 
-def _run(samples: list[Any], names: list[str], budget: int, model: str, jobs: int | None, out: Path) -> None:
-    from convolab.eval import run_eval
+def _check_out(out: str | None, plan: bool) -> Path | None:
+    from convolab.eval.outdir import check_out
 
-    start = time.monotonic()
-    total = len(samples) * len(names)
+    if out is None:
+        if plan:
+            return None
+        raise InputError("Missing option '--out' (the folder for the results; only --plan needs none).")
     try:
-        if sys.stdout.isatty():
-            with click.progressbar(length=total, label="replaying", show_pos=True) as bar:
-                result = run_eval(samples, names, budget_tokens=budget, model=model, jobs=jobs,
-                                  progress=lambda run: bar.update(1))
-        else:
-            result = run_eval(samples, names, budget_tokens=budget, model=model, jobs=jobs)
+        return check_out(out)
     except ConvolabError as e:
-        raise click.ClickException(str(e)) from None
-    seconds = time.monotonic() - start
+        raise InputError(str(e)) from None
+
+
+def _check_live(o: dict[str, Any]) -> None:
+    """The live flags' rules, each broken one a one-line error before anything runs."""
+    live, replay = o["live"], o["replay_from"] is not None
+    if live and replay:
+        raise InputError("give --live (send, and record with --cache) or --replay-from (answer from a recording), "
+                         "not both")
+    if o["plan"] and replay:
+        raise InputError("--plan prices a live run; a replay (--replay-from) sends nothing and costs nothing")
+    if live and not o["plan"] and o["max_usd"] is None:
+        raise InputError("--live needs --max-usd X: the most this run may spend, in dollars (see --plan)")
+    if live and not os.environ.get("ANTHROPIC_API_KEY", "").strip():
+        raise InputError("--live needs ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another endpoint)")
+    if o["max_usd"] is not None and not live:
+        raise InputError("--max-usd caps a --live run; add --live, or leave it out")
+    if o["cache"] is not None and not live:
+        raise InputError("--cache records what --live receives; add --live, or replay a recording with --replay-from")
+    if o["batch"] and not (live or replay or o["plan"]):
+        raise InputError("--batch sends through the Message Batches API: use it with --live (--plan shows its price)")
+    if replay and not os.path.isfile(o["replay_from"]):
+        raise InputError(f"--replay-from {o['replay_from']}: no such file")
+
+
+def _options(strategies: tuple[str, ...], model: str, out: str | None, **o: Any) -> Run:
+    _check_live(o)
+    folder = _check_out(out, o["plan"])
+    names, model = _check(strategies, model)
+    judge = o["judge"]
+    if judge.strip().lower() == "none":
+        judge = None
+    else:
+        try:
+            _, judge = _check(("full",), judge)
+        except InputError as e:
+            raise InputError(f"--judge: {e.message}") from None
+        from convolab.catalog import get_model
+
+        if not get_model(judge).supports("forced_tool_choice"):
+            raise InputError(f"--judge {judge}: this model does not accept a forced tool choice, which the judge's "
+                             f"verdict needs; pick one that does, such as {DEFAULT_JUDGE}")
+    return Run(names, o["budget_tokens"], model, o["jobs"], folder, o["plan"], o["live"], o["max_usd"], o["cache"],
+               o["replay_from"], o["mode"], o["batch"], judge, o["concurrency"])
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it is under it (shorter lines)."""
     try:
-        written = result.write(out)
-    except ConvolabError as e:  # no altair / vl-convert: everything but the chart
-        written = result.write(out, chart=False)
-        click.echo(f"note: no tradeoff.svg: {e}", err=True)
-    _print(result.summary)
-    click.echo(f"{len(samples)} conversation(s) x {len(names)} strategies in {seconds:.1f} s; "
-               f"wrote {', '.join(str(p) for p in written)}")
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
-def _print(summary: Any) -> None:
-    import polars as pl
+def _evaluate(samples: list[Any], run: Run, describe: dict[str, Any]) -> None:
+    start = time.monotonic()
+    try:
+        if run.plan or run.live:
+            plan = _plan(samples, run)
+            if run.plan:
+                return
+            if _usd(plan, run) > run.max_usd:
+                raise InputError(f"the plan costs ${_usd(plan, run):.4f} > --max-usd {run.max_usd:g}: nothing was "
+                                 "sent; raise --max-usd, or plan fewer conversations or strategies")
+            result = _live(samples, run, describe, plan.total(run.mode).requests)
+        elif run.replay_from:
+            result = _live(samples, run, describe, None)
+        else:
+            result = _offline(samples, run)
+    except ConvolabError as e:
+        from convolab.errors import ConfigurationError, NotRecorded
 
-    from convolab.eval import SUMMARY_COLUMNS
-
-    shown = summary.select(*SUMMARY_COLUMNS).drop("conversations", "turns", "qa_items")
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
-                   tbl_width_chars=200, float_precision=3, thousands_separator=True):
-        click.echo(shown)
+        if isinstance(e, NotRecorded | ConfigurationError):  # the recording or a setting: bad input
+            raise InputError(str(e)) from None
+        raise click.ClickException(str(e)) from None
+    _write(result, run, len(samples), time.monotonic() - start)
 
 
-strategy_option = click.option("--strategy", "strategies", multiple=True, metavar="NAME",
-                               help=f"A strategy to replay (repeat, or comma-separate)  [default: all: "
-                                    f"{' '.join(DEFAULT_STRATEGIES)}]")
-budget_option = click.option("--budget-tokens", type=click.IntRange(min=1), default=4000, show_default=True,
-                             help="Input budget of the budgeted strategies (sliding, summarizing, memory, retrieval).")
-model_option = click.option("--model", default="claude-sonnet-4-6", show_default=True, help="Model the requests name.")
-jobs_option = click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-                           help="Replays run at once, each in its own process  [default: one per CPU]")
-out_option = click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-                          help="Folder for summary.csv, by_category.csv, runs.csv, items.parquet, tradeoff.svg.")
+def _usd(plan: Any, run: Run) -> float:
+    return plan.usd(run.mode, batch=run.batch)
+
+
+def _plan(samples: list[Any], run: Run) -> Any:
+    from datetime import UTC, datetime
+
+    from convolab.eval.plan import plan_eval
+
+    plan = plan_eval(samples, run.strategies, budget_tokens=run.budget, model=run.model,
+                     priced_at=datetime.now(UTC).date(), judge=run.judge)
+    click.echo(textwrap.fill(f"Plan: {plan.description}. A dry run of the same payloads on the simulator; nothing "
+                             "was sent. Dollars standard and with --batch (questions and judge calls at the batch "
+                             "price).", MAX_WIDTH))
+    click.echo(plan.table())
+    click.echo(plan.line(run.mode))
+    return plan
+
+
+def _offline(samples: list[Any], run: Run) -> Any:
+    from convolab.eval import run_eval
+    from convolab.eval.judge import Judge
+
+    judge = Judge(run.judge) if run.judge else None
+    total = len(samples) * len(run.strategies)
+    if sys.stdout.isatty():
+        with click.progressbar(length=total, label="replaying", show_pos=True) as bar:
+            return run_eval(samples, run.strategies, budget_tokens=run.budget, model=run.model, jobs=run.jobs,
+                            mode=run.mode, judge=judge, progress=lambda r: bar.update(1))
+    return run_eval(samples, run.strategies, budget_tokens=run.budget, model=run.model, jobs=run.jobs,
+                    mode=run.mode, judge=judge)
+
+
+class LiveProgress:
+    """The live run's progress bar: requests answered of those planned, dollars spent, and the
+    time left (click's estimate); ``answered`` is called from any thread."""
+
+    def __init__(self, planned: int, file: Any = None):
+        self.spent = 0.0
+        self._lock = threading.Lock()
+        self.bar = click.progressbar(length=planned, label="live", show_pos=True, show_eta=True, file=file,
+                                     item_show_func=lambda _: f"${self.spent:.4f} spent")
+
+    def answered(self, cost: float, sent: bool) -> None:
+        with self._lock:
+            self.spent += cost
+            self.bar.update(1, None)
+
+
+def _live(samples: list[Any], run: Run, describe: dict[str, Any], planned: int | None) -> Any:
+    from convolab.eval.live_eval import LiveOptions, live_eval
+
+    options = LiveOptions(max_usd=run.max_usd, cache=run.cache, replay_from=run.replay_from, mode=run.mode,
+                          batch=run.batch, judge=run.judge, concurrency=run.concurrency, describe=describe)
+    if not (sys.stdout.isatty() and planned):
+        return live_eval(samples, run.strategies, budget_tokens=run.budget, model=run.model, options=options)
+    progress = LiveProgress(planned)
+    with progress.bar:
+        options.on_answer = progress.answered
+        return live_eval(samples, run.strategies, budget_tokens=run.budget, model=run.model, options=options)
+
+
+def _write(result: Any, run: Run, conversations: int, seconds: float) -> None:
+    from convolab.eval.table import format_summary
+
+    try:
+        try:
+            written = result.write(run.out)
+        except ConvolabError as e:  # no altair / vl-convert: everything but the chart
+            written = result.write(run.out, chart=False)
+            click.echo(f"note: no tradeoff.svg: {e}", err=True)
+    except OSError as e:
+        raise click.ClickException(f"cannot write the results into {run.out}: {e.strerror or e}; "
+                                   "nothing was written there") from None
+    click.echo(format_summary(result.summary, estimated=run.mode == "qa"))
+    if run.mode == "qa":
+        click.echo("~ estimated: the turns were counted and cached by the simulator's model, not sent (--mode qa)")
+    click.echo(textwrap.fill(f"{conversations} conversation(s) x {len(run.strategies)} strategies in {seconds:.1f} s; "
+                             f"wrote {', '.join(p.name for p in written)} into {_shown(run.out)}", MAX_WIDTH))
+
+
+_OPTIONS = [
+    click.option("--strategy", "strategies", multiple=True, metavar="NAME",
+                 help=f"A strategy to replay (repeat, or comma-separate)  [default: all: {' '.join(DEFAULT_STRATEGIES)}]"),
+    click.option("--budget-tokens", type=click.IntRange(1, MAX_BUDGET), default=4000, show_default=True,
+                 help="Input budget of the budgeted strategies (sliding, summarizing, memory, retrieval)."),
+    click.option("--model", default="claude-sonnet-4-6", show_default=True, help="Model the requests name."),
+    click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), default=None,
+                 help="Simulator replays at once, each in its own process  [default: one per CPU]"),
+    click.option("--out", "out", default=None, metavar="FOLDER",
+                 help="Folder for summary.csv, by_category.csv, runs.csv, items.parquet, tradeoff.svg (required but "
+                      "with --plan). Checked before anything runs (not empty, not a file, writable: else exit 2); "
+                      "the files are written into a temporary folder beside it and moved in only when all are "
+                      "complete, so a failure leaves nothing half-written."),
+    click.option("--plan", is_flag=True,
+                 help="Print what a live run would send and cost, by kind (turns, questions, side calls, judge "
+                      "calls): requests, input tokens (uncached, cache write, cache read), output tokens, dollars "
+                      "standard and batch, for --mode replay and qa; from a dry run on the simulator. Sends "
+                      "nothing; the last line is 'plan: requests=N input_tokens=N output_tokens=N usd=X "
+                      "usd_batch=Y'."),
+    click.option("--live", is_flag=True,
+                 help="Send to the real API (ANTHROPIC_API_KEY; ANTHROPIC_BASE_URL as the SDK reads it). Needs "
+                      "--max-usd; refuses (exit 2) when the plan costs more; stops cleanly, resumable with "
+                      "--cache, before the spend would pass it."),
+    click.option("--max-usd", type=click.FloatRange(0, MAX_USD, min_open=True), default=None, metavar="X",
+                 help=f"The most a --live run may spend, in dollars (up to {MAX_USD:,.0f}); responses reused from "
+                      "--cache count at their recorded cost."),
+    click.option("--cache", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                 help="DuckDB file recording every live response under a hash of its exact request (body, model, "
+                      "beta headers): a recorded request is never sent again, a rerun sends nothing, a run "
+                      "stopped by Ctrl-C, a kill or the cap resumes where it stopped. Share it for --replay-from."),
+    click.option("--replay-from", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                 help="Answer only from a recording (--cache FILE of a live run), with no network; requests it "
+                      "lacks: one line saying how many, exit 2."),
+    click.option("--mode", type=click.Choice(["replay", "qa"]), default="replay", show_default=True,
+                 help="replay: every turn sent as a chat would (cache behaviour measured); qa: only questions, "
+                      "side calls and judge calls are sent, the turns' tokens and cost come from counts and the "
+                      "cache model (marked ~ estimated)."),
+    click.option("--batch", is_flag=True,
+                 help="Send the questions and the judge's calls (independent of each other) through the Message "
+                      "Batches API, at its price (half)."),
+    click.option("--judge", default=DEFAULT_JUDGE, show_default=True, metavar="MODEL|none",
+                 help="Grade replies with an LLM judge (a versioned prompt, forced tool 'verdict'): the model when "
+                      "--live, the simulator's deterministic stand-in otherwise; adds judge_accuracy and "
+                      "judge_agreement (Cohen's kappa with correctness). none: no judge."),
+    click.option("--concurrency", type=click.IntRange(1, MAX_CONCURRENCY), default=4, show_default=True,
+                 help="Requests in flight at once with --live or --replay-from (the async client; 429 retry-after "
+                      "and 529 honoured)."),
+]
+
+
+def eval_options(f: Any) -> Any:
+    for option in reversed(_OPTIONS):
+        f = option(f)
+    return f
 
 
 @click.group("eval")
 def eval_group() -> None:
-    """Replay conversations through context strategies against the simulated Claude and
-    measure what each keeps (evidence recall, answer in context, correctness) and costs.
+    """Replay conversations through context strategies, against the simulated Claude or the real
+    one, and measure what each keeps (evidence recall, answer in context, correctness, a judge's
+    accuracy) and costs.
 
     Every turn is built by the strategy and sent; the recorded reply is then appended. The
     questions are asked after the last turn. Results: OUT/summary.csv (one row per strategy),
-    OUT/by_category.csv, OUT/runs.csv, OUT/items.parquet and OUT/tradeoff.svg.
+    OUT/by_category.csv, OUT/runs.csv, OUT/items.parquet and OUT/tradeoff.svg; the summary is
+    also printed (at most 120 columns wide).
+
+    On the real API: --plan first (sends nothing), then --live --max-usd X --cache FILE; share
+    FILE, and anyone replays the run with --replay-from FILE, without a key
+    (docs/live-evaluation.md).
+
+    Bad input is one line and exit code 2, before anything runs: a missing or malformed file
+    (invalid JSON, nested deeper than 64 levels, an empty question or turn text; the message
+    names the item), an unknown strategy or model, a size out of its range, an --out that
+    cannot be written, a live flag without what it needs, a recording that lacks requests. A
+    replay that fails, and a live run stopped at its cap, are one line and exit code 1.
     """
 
 
-@eval_group.command("locomo")
+@eval_group.command("locomo", cls=OneLineErrors)
 @click.argument("path", type=click.Path(path_type=Path))
-@strategy_option
-@budget_option
-@model_option
-@jobs_option
-@out_option
-def locomo(path: Path, strategies: tuple[str, ...], budget_tokens: int, model: str, jobs: int | None,
-           out: Path) -> None:
+@eval_options
+def locomo(path: Path, strategies: tuple[str, ...], model: str, out: str | None, **options: Any) -> None:
     """Replay the LoCoMo conversations in PATH (a JSON file, or a folder of them)."""
     from convolab.datasets import load_locomo
 
-    names, model = _check(strategies, model)
+    run = _options(strategies, model, out, **options)
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file or directory")
     try:
@@ -119,28 +350,27 @@ def locomo(path: Path, strategies: tuple[str, ...], budget_tokens: int, model: s
         raise InputError(f"{path}: cannot read it as LoCoMo JSON: {e}") from None
     if not samples:
         raise InputError(f"{path}: no conversations found")
-    _run(samples, names, budget_tokens, model, jobs, out)
+    _evaluate(samples, run, {"dataset": "locomo", "path": str(path)})
 
 
-@eval_group.command("synthetic")
-@click.option("--turns", type=click.IntRange(min=20), default=400, show_default=True,
+@eval_group.command("synthetic", cls=OneLineErrors)
+@click.option("--turns", type=click.IntRange(20, MAX_TURNS), default=400, show_default=True,
               help="Dialogue turns per conversation (user and assistant turns: about half are user turns).")
-@click.option("--seed", "seeds", type=int, multiple=True, help="A seed; repeat for several conversations  [default: 0]")
-@click.option("--conversations", type=click.IntRange(min=1), default=None,
+@click.option("--seed", "seeds", type=click.IntRange(0, 2**32 - 1), multiple=True,
+              help=f"A seed; repeat for several conversations (at most {MAX_CONVERSATIONS:,})  [default: 0]")
+@click.option("--conversations", type=click.IntRange(1, MAX_CONVERSATIONS), default=None,
               help="Conversations with seeds 0..N-1 (instead of --seed).")
-@strategy_option
-@budget_option
-@model_option
-@jobs_option
-@out_option
+@eval_options
 def synthetic_cmd(turns: int, seeds: tuple[int, ...], conversations: int | None, strategies: tuple[str, ...],
-                  budget_tokens: int, model: str, jobs: int | None, out: Path) -> None:
+                  model: str, out: str | None, **options: Any) -> None:
     """Replay generated conversations (convolab.datasets.synthetic) with planted facts."""
     from convolab.datasets import synthetic
 
-    names, model = _check(strategies, model)
+    run = _options(strategies, model, out, **options)
     if seeds and conversations:
         raise InputError("give --seed or --conversations, not both")
-    chosen = list(seeds) or list(range(conversations or 1))
-    samples = [synthetic(turns, seed=s) for s in dict.fromkeys(chosen)]
-    _run(samples, names, budget_tokens, model, jobs, out)
+    if len(set(seeds)) > MAX_CONVERSATIONS:
+        raise InputError(f"--seed: at most {MAX_CONVERSATIONS:,} seeds")
+    chosen = list(dict.fromkeys(seeds or range(conversations or 1)))
+    samples = [synthetic(turns, seed=s) for s in chosen]
+    _evaluate(samples, run, {"dataset": "synthetic", "turns": turns, "seeds": chosen})

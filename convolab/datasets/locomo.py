@@ -46,6 +46,9 @@ SYSTEM_PROMPT = ("You are {speaker_b}, in a long-running chat with {speaker_a} t
                  "sessions. Each message starts with its speaker's name; the first message of each "
                  "session starts with that session's date and time in brackets.")
 
+#: How deep a LoCoMo-format file may nest (the published file nests 7 levels).
+MAX_DEPTH = 64
+
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December")
 _MONTH_NUMBER = {**{m.lower(): k for k, m in enumerate(MONTHS, 1)},
@@ -99,16 +102,61 @@ def load_locomo(path: str | Path, *, system_prompt: str = SYSTEM_PROMPT) -> list
     samples: list[Sample] = []
     seen: dict[str, str] = {}
     for f in files:
+        text = f.read_text(encoding="utf-8")
         try:
-            data = json.loads(f.read_text(encoding="utf-8"))
+            data = json.loads(text)
         except json.JSONDecodeError as e:
             raise InvalidConversation(f"{f}: not valid JSON ({e})") from None
+        except RecursionError:
+            raise InvalidConversation(f"{f}: {_deep_position(text)}: nested deeper than {MAX_DEPTH} levels "
+                                      "(published LoCoMo files nest 7)") from None
+        if (deep := _too_deep(data)) is not None:
+            raise InvalidConversation(f"{f}: {deep}: nested deeper than {MAX_DEPTH} levels (published LoCoMo files nest 7)")
         for s in parse_locomo(data, source=str(f), system_prompt=system_prompt):
             if s.sample_id in seen:
                 raise InvalidConversation(f"{f}: sample_id {s.sample_id!r} is also in {seen[s.sample_id]}")
             seen[s.sample_id] = str(f)
             samples.append(s)
     return samples
+
+
+def _too_deep(data: Any) -> str | None:
+    """The JSON path of the first value nested deeper than ``MAX_DEPTH``, or None (no recursion)."""
+    stack: list[tuple[Any, str, int]] = [(data, "$", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return path if len(path) <= 80 else path[:77] + "..."
+        if isinstance(value, dict):
+            stack.extend((v, f"{path}.{k}", depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
+
+
+def _deep_position(text: str) -> str:
+    """``line L, column C`` where brackets first nest deeper than ``MAX_DEPTH`` (strings skipped)."""
+    depth, in_string, escaped, line, col = 0, False, False, 1, 0
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col = line + 1, 0
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return f"line {line}, column {col}"
+        elif ch in "]}":
+            depth -= 1
+    return "somewhere"
 
 
 def parse_locomo(data: Any, *, source: str = "<data>", system_prompt: str = SYSTEM_PROMPT) -> list[Sample]:
@@ -246,6 +294,8 @@ def _turn_text(turn: dict[str, Any], where: str) -> str:
     caption = turn.get("blip_caption")
     if caption is not None and not isinstance(caption, str):
         raise InvalidConversation(f"{where}.blip_caption: expected a string, got {type(caption).__name__}")
+    if not text and not (caption and caption.strip()) and not turn.get("img_url"):
+        raise InvalidConversation(f"{where}.text: empty; a dialogue turn needs text or a shared photo")
     if caption and caption.strip():
         return f"{text} [shares a photo: {caption.strip()}]".strip()
     if turn.get("img_url"):
@@ -256,6 +306,8 @@ def _turn_text(turn: dict[str, Any], where: str) -> str:
 def _qa_item(q: Any, where: str) -> QAItem:
     _expect(q, dict, where, "a QA item")
     question = _get(q, "question", str, where)
+    if not question.strip():
+        raise InvalidConversation(f"{where}.question: empty; a QA item needs a question")
     category = _get(q, "category", int, where)
     if isinstance(category, bool) or not 1 <= category <= 5:
         raise InvalidConversation(f"{where}.category: expected an integer 1 to 5, got {category!r}")

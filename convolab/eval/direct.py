@@ -16,7 +16,7 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
-__all__ = ["DirectClient"]
+__all__ = ["DirectClient", "status_error"]
 
 _PATH = "/v1/messages"
 
@@ -45,7 +45,7 @@ class _Messages:
         headers = {"anthropic-beta": ",".join(betas)} if betas else {}
         status, data = self._sim.handle_json(_PATH, request, headers)
         if status >= 400:
-            raise _status_error(status, data)
+            raise status_error(status, data)
         return SimpleNamespace(**{**data, "content": [_Block(**b) for b in data["content"]],
                                   "usage": _usage(data["usage"])})
 
@@ -59,7 +59,8 @@ class DirectClient:
         self.beta = SimpleNamespace(messages=_Messages(simulator, beta=True))
 
 
-def _status_error(status: int, data: Any) -> Exception:
+def status_error(status: int, data: Any) -> Exception:
+    """The SDK's exception for an error response of the simulator (``anthropic.BadRequestError``...)."""
     import anthropic
     import httpx2
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -31,12 +32,13 @@ from typing import Any
 from convolab.datasets.records import QAItem, Sample
 from convolab.eval import metrics
 from convolab.eval.direct import DirectClient
+from convolab.eval.kinds import kind
 from convolab.model import DEFAULT_MODEL, Conversation, Message, Turn, group_turns
 from convolab.pricing import cost_usd, usage_tokens
 from convolab.strategies import make_strategy
 from convolab.strategies.base import Strategy
 
-__all__ = ["QUESTION_SPACING", "USAGE_KEYS", "Run", "new_strategy", "replay_sample"]
+__all__ = ["MODES", "PACES", "QUESTION_SPACING", "USAGE_KEYS", "Run", "new_strategy", "replay_sample"]
 
 QUESTION_SPACING = timedelta(seconds=10)  # questions are asked one after another, like messages
 USAGE_KEYS = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
@@ -71,6 +73,16 @@ class Ledger:
     def as_dict(self, prefix: str = "") -> dict[str, Any]:
         return {f"{prefix}{k}": getattr(self, k) for k in ("requests", *USAGE_KEYS, "cost_usd")}
 
+    def plus(self, other: Ledger, sign: int = 1) -> Ledger:
+        """A new ledger with ``other``'s totals added (``sign=-1``: taken away)."""
+        return Ledger(**{k: getattr(self, k) + sign * getattr(other, k) for k in ("requests", *USAGE_KEYS,
+                                                                                   "cost_usd")})
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every input token: uncached, cache writes and cache reads."""
+        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+
 
 @dataclass
 class Run:
@@ -78,7 +90,8 @@ class Run:
 
     ``main``: the turns' and questions' own requests; ``side``: the strategy's side calls
     (summaries, memory extraction); ``qa``: the questions' requests and the side calls made
-    while answering them (a subset of both). ``items``: one dict per QA item (its metrics,
+    while answering them (a subset of both); ``turn``: the turns' requests (a part of ``main``;
+    counted, not sent, when ``turns_estimated``). ``items``: one dict per QA item (its metrics,
     payload size, reply). ``build_ms``: every build (turns, then questions), in order.
     """
 
@@ -89,6 +102,8 @@ class Run:
     main: Ledger = field(default_factory=Ledger)
     side: Ledger = field(default_factory=Ledger)
     qa: Ledger = field(default_factory=Ledger)
+    turn: Ledger = field(default_factory=Ledger)  # the turns' own requests (a part of main)
+    turns_estimated: bool = False  # --mode qa: turn usage from the cache model, not billed
     build_ms: list[float] = field(default_factory=list)
     turn_input_tokens: list[int] = field(default_factory=list)  # payload size of each turn
     items: list[dict[str, Any]] = field(default_factory=list)
@@ -97,13 +112,7 @@ class Run:
 
     @property
     def total(self) -> Ledger:
-        out = Ledger()
-        for part in (self.main, self.side):
-            out.requests += part.requests
-            for k in USAGE_KEYS:
-                setattr(out, k, getattr(out, k) + getattr(part, k))
-            out.cost_usd += part.cost_usd
-        return out
+        return self.main.plus(self.side)
 
     def row(self) -> dict[str, Any]:
         """One row for the runs frame (no per-item data)."""
@@ -111,7 +120,9 @@ class Run:
         return {"strategy": self.strategy, "sample_id": self.sample_id, "model": self.model, "turns": self.turns,
                 "qa_items": len(self.items), **total.as_dict(), "side_requests": self.side.requests,
                 "side_cost_usd": self.side.cost_usd, "qa_requests": self.qa.requests, "qa_cost_usd": self.qa.cost_usd,
-                "build_ms_p50": statistics.median(self.build_ms) if self.build_ms else None}
+                "build_ms_p50": statistics.median(self.build_ms) if self.build_ms else None,
+                "turn_requests": self.turn.requests, "turn_cost_usd": self.turn.cost_usd,
+                "turns_estimated": self.turns_estimated}
 
 
 def new_strategy(name: str, budget_tokens: int | None) -> Strategy:
@@ -167,61 +178,86 @@ def score_item(sample: Sample, item: QAItem, request: dict[str, Any], sent: list
             "answer_in_message": in_message, "correctness": correct, "declines": declined}
 
 
-def replay_sample(sample: Sample, strategy: str | Strategy, *, budget_tokens: int | None = 4000,
-                  model: str = DEFAULT_MODEL, simulator: Any = None, client: Any = None,
-                  qa: list[QAItem] | None = None, priced_at: date | None = None, keep_requests: bool = False,
-                  sdk: bool = False) -> Run:
-    """Replay ``sample`` through ``strategy`` (a name or an instance) and ask its questions.
+PACES = ("dataset", "live")
+MODES = ("replay", "qa")
 
-    ``simulator``/``client``: by default a new ``Simulator`` on a ``ManualClock`` at the first
-    message's time; pass a client (e.g. a real ``anthropic.Anthropic``) to replay against it
-    (the clock is then the real one). With a simulator, requests go straight to its handler
-    (``DirectClient``: the same body, reply and bill, a third faster) unless ``sdk=True`` (through the
-    real ``anthropic.Anthropic``). ``qa`` asks only these items (default: all).
-    ``priced_at`` fixes the price date (default: today, UTC). ``keep_requests`` keeps each
-    question's request in its item (``"request"``) for inspection.
-    """
-    from convolab.sim import ManualClock, Simulator
 
-    src = sample.conversation
-    if client is None:
-        if simulator is None:
-            first = src.messages[0].created_at if src.messages else None
-            simulator = Simulator(clock=ManualClock(first), keep_history=0)
-        client = simulator.client() if sdk else DirectClient(simulator)
-    clock = getattr(simulator, "clock", None) if simulator is not None else None
-    manual = clock is not None and hasattr(clock, "set")
-    priced_at = priced_at or datetime.now(UTC).date()
-    strat = new_strategy(strategy, budget_tokens) if isinstance(strategy, str) else strategy
-    conv = Conversation(session_id=f"eval:{sample.sample_id}", system_prompt=src.system_prompt, model=model,
-                        tools=src.tools)
-    run = Run(strategy=strat.name, sample_id=sample.sample_id, model=model, turns=0)
-    seen: list[int] = []
+@dataclass
+class _Question:
+    """A question built and taken back, waiting for its reply."""
 
-    def tick(when: datetime) -> None:
-        if manual and when > clock.now():
-            clock.set(when)
+    item: QAItem
+    index: int
+    payload: Any
+    build_ms: float
 
-    def account_side(into_qa: bool) -> None:
-        for m, u in _side_delta(strat, seen):
-            run.side.add(m, u, priced_at)
+
+class _Replay:
+    """One replay's state: the clients, the clock, the strategy and the conversation so far."""
+
+    def __init__(self, sample: Sample, strategy: str | Strategy, *, budget_tokens: int | None, model: str,
+                 simulator: Any, client: Any, priced_at: date | None, keep_requests: bool, sdk: bool, mode: str,
+                 pace: str):
+        from convolab.sim import ManualClock, Simulator
+
+        if mode not in MODES or pace not in PACES:
+            raise ValueError(f"mode must be one of {MODES} and pace one of {PACES}, got {mode!r}, {pace!r}")
+        src = sample.conversation
+        first = src.messages[0].created_at if src.messages else None
+        if client is None:
+            simulator = simulator or Simulator(clock=ManualClock(first), keep_history=0)
+            client = simulator.client() if sdk else DirectClient(simulator)
+        self.sample, self.model, self.client, self.keep_requests = sample, model, client, keep_requests
+        self.clocks = [c for c in (getattr(simulator, "clock", None),) if c is not None and hasattr(c, "set")]
+        self.turn_client = client
+        if mode == "qa":  # turns are counted and cached by a simulator of their own, never sent
+            turn_sim = Simulator(clock=ManualClock(first), keep_history=0)
+            self.turn_client = DirectClient(turn_sim)
+            self.clocks.append(turn_sim.clock)
+        if pace == "live":  # the clock moves only by the simulator's latency, as in a run sent in one go
+            self.clocks = []
+        self.priced_at = priced_at or datetime.now(UTC).date()
+        self.strat = new_strategy(strategy, budget_tokens) if isinstance(strategy, str) else strategy
+        self.conv = Conversation(session_id=f"eval:{sample.sample_id}", system_prompt=src.system_prompt,
+                                 model=model, tools=src.tools)
+        self.run = Run(strategy=self.strat.name, sample_id=sample.sample_id, model=model, turns=0,
+                       turns_estimated=mode == "qa")
+        self.seen: list[int] = []
+        self.cache: dict = {}
+
+    def tick(self, when: datetime) -> None:
+        for clock in self.clocks:
+            if when > clock.now():
+                clock.set(when)
+
+    def account_side(self, into_qa: bool) -> None:
+        for m, u in _side_delta(self.strat, self.seen):
+            self.run.side.add(m, u, self.priced_at)
             if into_qa:
-                run.qa.add(m, u, priced_at)
+                self.run.qa.add(m, u, self.priced_at)
 
-    for turn in group_turns(src.messages):
-        users = [k for k, m in enumerate(turn.messages) if m.role == "user"]
-        if not users:  # assistant messages before any user message: context only
-            conv.extend(turn.messages)
-            continue
-        head = users[0] + 1
+    # -- turns -------------------------------------------------------------------------------
+    def play_turns(self) -> None:
+        for turn in group_turns(self.sample.conversation.messages):
+            users = [k for k, m in enumerate(turn.messages) if m.role == "user"]
+            if not users:  # assistant messages before any user message: context only
+                self.conv.extend(turn.messages)
+                continue
+            self.play_turn(turn, users[0] + 1)
+        self.run.state_before_questions = copy.deepcopy(self.strat.state())
+
+    def play_turn(self, turn: Turn, head: int) -> None:
+        conv, run = self.conv, self.run
         start = len(conv.messages)
         conv.extend(turn.messages[:head])
-        tick(conv.messages[-1].created_at)
+        self.tick(conv.messages[-1].created_at)
         t0 = time.perf_counter()
-        payload = strat.build(conv, client=client)
+        payload = self.strat.build(conv, client=self.client)
         run.build_ms.append(1000 * (time.perf_counter() - t0))
-        reply = payload.create(client)
-        run.main.add(model, reply.usage, priced_at)
+        with kind("turns"):
+            reply = payload.create(self.turn_client)
+        run.main.add(self.model, reply.usage, self.priced_at)
+        run.turn.add(self.model, reply.usage, self.priced_at)
         run.turn_input_tokens.append(payload.input_tokens)
         run.turns += 1
         rest = turn.messages[head:]
@@ -230,39 +266,91 @@ def replay_sample(sample: Sample, strategy: str | Strategy, *, budget_tokens: in
         else:  # the dataset has no reply to this message: keep the model's own
             conv.add("assistant", reply.content, created_at=conv.messages[-1].created_at)
         done = Turn(index=run.turns - 1, start=start, end=len(conv.messages), messages=tuple(conv.messages[start:]))
-        strat.observe(done, client=client, conversation=conv)
-        account_side(False)
+        self.strat.observe(done, client=self.client, conversation=conv)
+        self.account_side(False)
 
-    run.state_before_questions = copy.deepcopy(strat.state())
-    asked = sample.qa if qa is None else qa
-    cache: dict = {}
-    when = conv.messages[-1].created_at if conv.messages else datetime(2026, 1, 1, tzinfo=UTC)
-    for item in asked:
-        k = sample.qa.index(item) if qa is not None else len(run.items)
-        when = when + QUESTION_SPACING
-        tick(when)
-        question = conv.add("user", item.question, id=f"{sample.sample_id}:qa:{k}", created_at=when)
+    # -- questions ---------------------------------------------------------------------------
+    def prepare(self, item: QAItem, k: int, when: datetime) -> _Question:
+        """Build the question's payload against the final state, then take the question back."""
+        self.tick(when)
+        question = self.conv.add("user", item.question, id=f"{self.sample.sample_id}:qa:{k}", created_at=when)
         try:
             t0 = time.perf_counter()
-            payload = strat.build(conv, client=client)
+            payload = self.strat.build(self.conv, client=self.client)
             ms = 1000 * (time.perf_counter() - t0)
-            reply = payload.create(client)
         finally:
-            take_back(strat, conv, question)
-        run.build_ms.append(ms)
-        billed = run.main.add(model, reply.usage, priced_at)
-        run.qa.add(model, reply.usage, priced_at)
-        account_side(True)
-        if strat.state() != run.state_before_questions:
-            strat.load_state(copy.deepcopy(run.state_before_questions))
+            take_back(self.strat, self.conv, question)
+        self.account_side(True)
+        if self.strat.state() != self.run.state_before_questions:
+            self.strat.load_state(copy.deepcopy(self.run.state_before_questions))
+        return _Question(item, k, payload, ms)
+
+    def score(self, q: _Question, reply: Any) -> None:
+        run, item, sample = self.run, q.item, self.sample
+        run.build_ms.append(q.build_ms)
+        billed = run.main.add(self.model, reply.usage, self.priced_at)
+        run.qa.add(self.model, reply.usage, self.priced_at)
         answer = _text(reply)
-        row = {"strategy": strat.name, "sample_id": sample.sample_id, "qa_index": k, "category": item.category,
-               "category_name": item.category_name, "question": item.question, "answer": item.answer,
-               "adversarial_answer": item.adversarial_answer, "evidence": len(item.evidence),
-               **score_item(sample, item, payload.request, payload.sent, answer, cache),
-               "payload_tokens": payload.input_tokens, **billed, "build_ms": ms, "reply": answer}
-        if keep_requests:
-            row["request"] = payload.request
+        row = {"strategy": run.strategy, "sample_id": sample.sample_id, "qa_index": q.index,
+               "category": item.category, "category_name": item.category_name, "question": item.question,
+               "answer": item.answer, "adversarial_answer": item.adversarial_answer, "evidence": len(item.evidence),
+               **score_item(sample, item, q.payload.request, q.payload.sent, answer, self.cache),
+               "payload_tokens": q.payload.input_tokens, **billed, "build_ms": q.build_ms, "reply": answer}
+        if self.keep_requests:
+            row["request"] = q.payload.request
         run.items.append(row)
-    run.state_after_questions = copy.deepcopy(strat.state())
-    return run
+
+    def ask(self, asked: list[QAItem], numbers: list[int], send_all: SendAll | None) -> None:
+        """Ask each question in turn (build, send, score); with ``send_all``, build them all first
+        and send them together (they are independent: each is asked against the final state)."""
+        conv = self.conv
+        when = conv.messages[-1].created_at if conv.messages else datetime(2026, 1, 1, tzinfo=UTC)
+        prepared = []
+        for item, k in zip(asked, numbers, strict=True):
+            when = when + QUESTION_SPACING
+            q = self.prepare(item, k, when)
+            if send_all is None:
+                with kind("questions"):
+                    reply = q.payload.create(self.client)
+                self.score(q, reply)
+            else:
+                prepared.append(q)
+        if send_all is not None and prepared:
+            with kind("questions"):
+                replies = send_all([q.payload for q in prepared])
+            for q, reply in zip(prepared, replies, strict=True):
+                self.score(q, reply)
+        self.run.state_after_questions = copy.deepcopy(self.strat.state())
+
+
+SendAll = Callable[[list[Any]], list[Any]]
+
+
+def replay_sample(sample: Sample, strategy: str | Strategy, *, budget_tokens: int | None = 4000,
+                  model: str = DEFAULT_MODEL, simulator: Any = None, client: Any = None,
+                  qa: list[QAItem] | None = None, priced_at: date | None = None, keep_requests: bool = False,
+                  sdk: bool = False, mode: str = "replay", pace: str = "dataset",
+                  send_all: SendAll | None = None) -> Run:
+    """Replay ``sample`` through ``strategy`` (a name or an instance) and ask its questions.
+
+    ``simulator``/``client``: by default a new ``Simulator`` on a ``ManualClock`` at the first
+    message's time; pass a client (e.g. a real ``anthropic.Anthropic``, or a
+    ``convolab.eval.live.TaskClient``) to replay against it. With a simulator, requests go
+    straight to its handler (``DirectClient``: the same body, reply and bill, a third faster)
+    unless ``sdk=True`` (through the real ``anthropic.Anthropic``). ``qa`` asks only these items
+    (default: all). ``priced_at`` fixes the price date (default: today, UTC). ``keep_requests``
+    keeps each question's request in its item (``"request"``) for inspection.
+
+    ``mode="qa"``: the turns are built and counted by a simulator of their own (tokens, cache,
+    cost: ``Run.turns_estimated``), never sent to ``client``; side calls and questions are.
+    ``pace="live"``: the simulator's clock is not set to the messages' times (only its latency
+    moves it), as when a whole replay is sent in minutes. ``send_all``: a function sending a
+    list of question payloads at once (a message batch) and returning their replies in order.
+    """
+    r = _Replay(sample, strategy, budget_tokens=budget_tokens, model=model, simulator=simulator, client=client,
+                priced_at=priced_at, keep_requests=keep_requests, sdk=sdk, mode=mode, pace=pace)
+    r.play_turns()
+    asked = sample.qa if qa is None else qa
+    numbers = list(range(len(asked))) if qa is None else [sample.qa.index(item) for item in qa]
+    r.ask(list(asked), numbers, send_all)
+    return r.run

@@ -19,9 +19,13 @@ import polars as pl
 
 from convolab.datasets.records import CATEGORY_NAMES
 from convolab.eval import metrics
-from convolab.eval.replay import Run
+from convolab.eval.chart import tradeoff_chart, tradeoff_svg
+from convolab.eval.kinds import KINDS
+from convolab.eval.outdir import publish
+from convolab.eval.replay import Ledger, Run
 
-__all__ = ["BY_CATEGORY_COLUMNS", "ITEM_SCHEMA", "SUMMARY_COLUMNS", "EvalResult", "frames", "tradeoff_chart"]
+__all__ = ["BY_CATEGORY_COLUMNS", "ITEM_SCHEMA", "KINDS", "SUMMARY_COLUMNS", "EvalResult", "frames", "kinds_of",
+           "tradeoff_chart"]
 
 SUMMARY_COLUMNS = ["strategy", "conversations", "turns", "qa_items", "input_tokens", "cache_read_tokens",
                    "cache_write_tokens", "output_tokens", "cost_usd", "qa_input_tokens", "evidence_recall",
@@ -43,8 +47,10 @@ RUN_SCHEMA: dict[str, Any] = {
     "strategy": pl.String, "sample_id": pl.String, "model": pl.String, "turns": pl.Int64, "qa_items": pl.Int64,
     "requests": pl.Int64, "input_tokens": pl.Int64, "cache_write_tokens": pl.Int64, "cache_read_tokens": pl.Int64,
     "output_tokens": pl.Int64, "cost_usd": pl.Float64, "side_requests": pl.Int64, "side_cost_usd": pl.Float64,
-    "qa_requests": pl.Int64, "qa_cost_usd": pl.Float64, "build_ms_p50": pl.Float64,
+    "qa_requests": pl.Int64, "qa_cost_usd": pl.Float64, "build_ms_p50": pl.Float64, "turn_requests": pl.Int64,
+    "turn_cost_usd": pl.Float64, "turns_estimated": pl.Boolean,
 }
+
 
 
 @dataclass
@@ -56,24 +62,28 @@ class EvalResult:
     items: pl.DataFrame
     runs: pl.DataFrame
     config: dict[str, Any] = field(default_factory=dict)
+    kinds: dict[str, Ledger] = field(default_factory=dict)  # KINDS -> their totals
 
     def write(self, out: str | Path, *, chart: bool = True) -> list[Path]:
         """Write ``summary.csv``, ``by_category.csv``, ``runs.csv``, ``items.parquet`` and
-        ``tradeoff.svg`` (needs altair and vl-convert: ``pip install 'convolab[lab]'``) under
-        ``out``; returns the paths written."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        ``tradeoff.svg`` (needs altair and vl-convert: ``pip install 'convolab[lab]'``) into
+        ``out``, all at once: they are written into a temporary folder beside it and moved into
+        place only when every file is complete (``convolab.eval.outdir.publish``); returns the
+        paths written."""
+        svg = tradeoff_svg(self.summary) if chart else None  # fails before anything is written
+        return publish(out, lambda folder: self._write_files(folder, svg))
+
+    def _write_files(self, folder: Path, svg: str | None) -> list[Path]:
         written = []
         for name, frame in (("summary.csv", self.summary), ("by_category.csv", self.by_category),
                             ("runs.csv", self.runs)):
-            frame.write_csv(out / name, float_precision=6)
-            written.append(out / name)
-        self.items.write_parquet(out / "items.parquet")
-        written.append(out / "items.parquet")
-        if chart:
-            path = out / "tradeoff.svg"
-            path.write_text(tradeoff_svg(self.summary), encoding="utf-8")
-            written.append(path)
+            frame.write_csv(folder / name, float_precision=6)
+            written.append(folder / name)
+        self.items.write_parquet(folder / "items.parquet")
+        written.append(folder / "items.parquet")
+        if svg is not None:
+            (folder / "tradeoff.svg").write_text(svg, encoding="utf-8")
+            written.append(folder / "tradeoff.svg")
         return written
 
 
@@ -128,7 +138,7 @@ def frames(runs: Sequence[Run], config: dict[str, Any] | None = None) -> EvalRes
             "requests": sum(t.requests for t in totals), "side_requests": sum(r.side.requests for r in rs),
             "side_cost_usd": sum(r.side.cost_usd for r in rs), "qa_cost_usd": sum(r.qa.cost_usd for r in rs),
             "cache_hit_rate": billed["cache_read_tokens"] / prompt if prompt else None,
-            "build_ms_p90": _quantile(builds, 0.9),
+            "build_ms_p90": _quantile(builds, 0.9), "turns_estimated": any(r.turns_estimated for r in rs),
         })
         for cat in sorted({i["category"] for i in its}):
             ci = [i for i in its if i["category"] == cat]
@@ -153,7 +163,15 @@ def frames(runs: Sequence[Run], config: dict[str, Any] | None = None) -> EvalRes
                                infer_schema_length=None)
     if by_category.height:
         by_category = by_category.select(*BY_CATEGORY_COLUMNS, *_intervals())
-    return EvalResult(summary, by_category, item_frame, run_frame, config)
+    return EvalResult(summary, by_category, item_frame, run_frame, config, kinds_of(runs))
+
+
+def kinds_of(runs: Sequence[Run]) -> dict[str, Ledger]:
+    """Totals by kind of request over ``runs`` (the judge's calls are added by the judge)."""
+    turns, main, side = Ledger(), Ledger(), Ledger()
+    for r in runs:
+        turns, main, side = turns.plus(r.turn), main.plus(r.main), side.plus(r.side)
+    return {"turns": turns, "questions": main.plus(turns, -1), "side calls": side, "judge calls": Ledger()}
 
 
 def _quantile(values: Sequence[float], q: float) -> float | None:
@@ -161,46 +179,3 @@ def _quantile(values: Sequence[float], q: float) -> float | None:
         return None
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
-
-
-# -- chart -----------------------------------------------------------------------------------------
-
-def tradeoff_chart(summary: pl.DataFrame) -> Any:
-    """Quality (one row per metric, with its 95% interval) against input tokens per question
-    (left, log scale) and against the replay's cost (right), one point per strategy."""
-    import altair as alt
-
-    shown = [m for m in ("answer_in_context", "answer_in_message", "correctness", "evidence_recall")
-             if m in summary.columns]
-    long = pl.concat([summary.select("strategy", pl.col("qa_input_tokens").alias("tokens"), "cost_usd",
-                                     pl.lit(m).alias("metric"), pl.col(m).alias("quality"),
-                                     pl.col(f"{m}_lo").alias("lo"), pl.col(f"{m}_hi").alias("hi"))
-                      for m in shown])
-
-    def panel(x: str, title: str, fmt: str, scale: Any) -> Any:
-        base = alt.Chart().encode(x=alt.X(f"{x}:Q", title=title, scale=scale, axis=alt.Axis(format=fmt, tickCount=5)),
-                                  color=alt.Color("strategy:N", sort=summary["strategy"].to_list()))
-        bars = base.mark_rule().encode(y=alt.Y("lo:Q", title="quality (95% interval)", scale=alt.Scale(domain=[0, 1])),
-                                       y2="hi:Q")
-        points = base.mark_point(filled=True, size=80).encode(y="quality:Q", tooltip=[
-            "strategy:N", "metric:N", alt.Tooltip("quality:Q", format=".3f"), alt.Tooltip(f"{x}:Q", format=",.4~f")])
-        labels = base.mark_text(align="left", dx=7, fontSize=10).encode(y="quality:Q", text="strategy:N")
-        return alt.layer(bars, points, labels, data=long).properties(width=280, height=170).facet(
-            row=alt.Row("metric:N", title=None, sort=shown))
-
-    return alt.hconcat(panel("tokens", "input tokens per question", "~s", alt.Scale(type="log")),
-                       panel("cost_usd", "cost of the whole replay (USD)", "$.2f", alt.Scale(zero=False))).properties(
-        padding={"left": 5, "top": 5, "bottom": 5, "right": 60})
-
-
-def tradeoff_svg(summary: pl.DataFrame) -> str:
-    """``tradeoff_chart`` as SVG, rendered offline by vl-convert (no CDN, no script)."""
-    try:
-        import altair  # noqa: F401
-        import vl_convert
-    except ImportError:
-        from convolab.errors import ConfigurationError
-
-        raise ConfigurationError("the tradeoff chart needs altair and vl-convert-python: "
-                                 "pip install 'convolab[lab]'") from None
-    return vl_convert.vegalite_to_svg(tradeoff_chart(summary).to_dict())

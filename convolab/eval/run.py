@@ -1,8 +1,12 @@
-"""Many replays: every sample through every strategy, serially or in worker processes.
+"""Many replays: tasks of (sample, strategy, budget), run serially, in worker processes, or in
+threads against the real API.
 
-Each (sample, strategy) pair is one task; a task's replay depends on nothing but its inputs
-(its own simulator, clock and strategy), so ``jobs=N`` gives exactly the results of a serial
-run, in the same order (only the build timings differ).
+Each task is one replay (``run_task``). Against the simulator a task depends on nothing but its
+inputs (its own simulator, clock and strategy), so ``jobs=N`` worker processes give exactly the
+results of a serial run, in the same order (only the build timings differ). Against the API
+(``live``: a ``convolab.eval.live.LiveClient``) tasks run in ``jobs`` threads of one process,
+sharing its recording, its spend cap and its async client. A scheduler of its own (a Dask
+cluster) only needs ``tasks_for`` and ``run_task``.
 """
 
 from __future__ import annotations
@@ -11,24 +15,83 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from convolab.catalog import get_model
 from convolab.datasets.records import Sample
-from convolab.errors import ConvolabError
+from convolab.errors import ConvolabError, NotRecorded, SpendCapReached
 from convolab.eval.replay import Run, replay_sample
 from convolab.eval.report import EvalResult, frames
 from convolab.model import DEFAULT_MODEL
 from convolab.strategies import NAMES, make_strategy
 
-__all__ = ["ReplayFailed", "run_eval"]
+__all__ = ["ReplayFailed", "Settings", "Task", "run_eval", "run_task", "tasks_for"]
 
 
 class ReplayFailed(ConvolabError):
     """A replay raised; the message names the conversation, the strategy and the error (the
     original is the ``__cause__`` in a serial run; worker processes pass on its text only)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One replay: the sample (its index in the list), the strategy (by name), the budget."""
+
+    sample: int
+    strategy: str
+    budget_tokens: int | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every task of a run shares: the model, the price date, ``mode`` (``replay``/``qa``)
+    and ``pace`` (``dataset``/``live``: see ``replay_sample``)."""
+
+    model: str
+    priced_at: date
+    mode: str = "replay"
+    pace: str = "dataset"
+
+
+def tasks_for(samples: Sequence[Sample], strategies: Sequence[str], budgets: Sequence[int | None]) -> list[Task]:
+    """Every (sample, strategy, budget), strategies first, then budgets, then samples."""
+    return [Task(k, name, b) for name in strategies for b in budgets for k in range(len(samples))]
+
+
+def _simulator(sample: Sample) -> Any:
+    from convolab.sim import ManualClock, Simulator
+
+    first = sample.conversation.messages[0].created_at if sample.conversation.messages else None
+    return Simulator(clock=ManualClock(first), keep_history=0)
+
+
+def run_task(task: Task, sample: Sample, settings: Settings, live: Any = None, batch: Any = None) -> Run:
+    """Replay one task: against a fresh simulator, or through ``live`` (its misses, in a replay
+    that may not send, answered by a fresh simulator); ``batch`` sends the questions together."""
+    from convolab.eval.direct import DirectClient
+
+    options = {"budget_tokens": task.budget_tokens, "model": settings.model, "priced_at": settings.priced_at,
+               "mode": settings.mode}
+    try:
+        if live is None:
+            return replay_sample(sample, task.strategy, simulator=_simulator(sample),
+                                 pace=settings.pace, **options)
+        client = live.for_task(DirectClient(_simulator(sample)))
+        return replay_sample(sample, task.strategy, client=client, pace="live",
+                             send_all=batch.sender_for(client) if batch is not None else None, **options)
+    except (SpendCapReached, NotRecorded):
+        raise
+    except Exception as e:  # errors must cross process boundaries: keep their text
+        raise ReplayFailed(f"{sample.sample_id} with {task.strategy}: {e}") from e
 
 
 _SAMPLES: Sequence[Sample] = ()  # set in each worker process by _init
@@ -39,12 +102,8 @@ def _init(samples: Sequence[Sample]) -> None:
     _SAMPLES = samples
 
 
-def _task(k: int, name: str, budget: int | None, model: str, priced_at: date) -> Run:
-    sample = _SAMPLES[k]
-    try:
-        return replay_sample(sample, name, budget_tokens=budget, model=model, priced_at=priced_at)
-    except Exception as e:  # errors must cross process boundaries: keep their text
-        raise ReplayFailed(f"{sample.sample_id} with {name}: {e}") from e
+def _in_worker(task: Task, settings: Settings) -> Run:
+    return run_task(task, _SAMPLES[task.sample], settings)
 
 
 def _weight(sample: Sample, name: str) -> int:
@@ -60,14 +119,57 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def _pooled(pool: Executor, submit: Callable[[Task], Any], tasks: list[Task], samples: Sequence[Sample],
+            progress: Callable[[Run], None] | None, stop: Callable[[], None] | None = None) -> dict[Task, Run]:
+    """Run ``tasks`` on ``pool``, longest first. At the first error no new task starts and
+    ``stop`` (if given) tells running ones to stop sending; when they have ended, the first
+    error is raised (a spend cap reached only if nothing else went wrong)."""
+    runs: dict[Task, Run] = {}
+    errors: list[BaseException] = []
+    futures = {submit(t): t for t in sorted(tasks, key=lambda t: -_weight(samples[t.sample], t.strategy))}
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                if f.cancelled():
+                    continue
+                if f.exception() is not None:
+                    if not errors:
+                        for p in pending:
+                            p.cancel()
+                        if stop is not None:
+                            stop()
+                    errors.append(f.exception())
+                    continue
+                runs[futures[f]] = run = f.result()
+                if progress:
+                    progress(run)
+    except BaseException:
+        if stop is not None:
+            stop()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    if errors:
+        raise next((e for e in errors if not isinstance(e, SpendCapReached)), errors[0])
+    return runs
+
+
 def run_eval(samples: Sequence[Sample], strategies: Sequence[str] = NAMES, *, budget_tokens: int | None = 4000,
              model: str = DEFAULT_MODEL, jobs: int | None = 1, priced_at: date | None = None,
-             progress: Callable[[Run], None] | None = None) -> EvalResult:
-    """Replay every sample through every strategy (by name) against a fresh simulator each, ask
-    every QA item, and return the frames (``EvalResult``: summary, by_category, items, runs).
+             progress: Callable[[Run], None] | None = None, mode: str = "replay", pace: str = "dataset",
+             live: Any = None, batch: Any = None, judge: Any = None) -> EvalResult:
+    """Replay every sample through every strategy (by name), ask every QA item, and return the
+    frames (``EvalResult``: summary, by_category, items, runs).
 
-    ``jobs``: worker processes (``None``: one per CPU; 1: in this process). ``progress`` is
-    called with each finished ``Run``. ``priced_at`` fixes the price date (default: today).
+    Against the simulator (default): each task on a fresh one; ``jobs`` worker processes (``None``:
+    one per CPU; 1: in this process). ``live`` (a ``convolab.eval.live.LiveClient``): through it,
+    in ``jobs`` threads; ``batch`` (a ``convolab.eval.batches.BatchSender``) sends each task's
+    questions as one message batch. ``mode``, ``pace``: see ``Settings``. ``judge``
+    (a ``convolab.eval.judge.Judge``): grades the replies of categories 1-4 afterwards.
+    ``progress`` is called with each finished ``Run``. ``priced_at`` fixes the price date
+    (default: today, UTC).
     """
     samples = list(samples)
     if not samples:
@@ -75,37 +177,30 @@ def run_eval(samples: Sequence[Sample], strategies: Sequence[str] = NAMES, *, bu
     model = get_model(model).id
     for name in strategies:
         make_strategy(name)  # unknown names fail here, before anything runs
-    priced_at = priced_at or datetime.now(UTC).date()
-    tasks = [(k, name) for name in strategies for k in range(len(samples))]
+    settings = Settings(model, priced_at or datetime.now(UTC).date(), mode, "live" if live else pace)
+    tasks = tasks_for(samples, strategies, [budget_tokens])
     jobs = min(jobs or os.cpu_count() or 1, len(tasks))
-    runs: dict[tuple[int, str], Run] = {}
-    if jobs <= 1:
-        _init(samples)
-        try:
-            for k, name in tasks:
-                runs[k, name] = run = _task(k, name, budget_tokens, model, priced_at)
-                if progress:
-                    progress(run)
-        finally:
-            _init(())
+    if live is not None:
+        pool: Executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="convolab-task")
+        runs = _pooled(pool, lambda t: pool.submit(run_task, t, samples[t.sample], settings, live, batch), tasks,
+                       samples, progress, stop=live.spend.stop)
+    elif jobs <= 1:
+        runs = {}
+        for t in tasks:
+            runs[t] = run = run_task(t, samples[t.sample], settings)
+            if progress:
+                progress(run)
     else:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_init, initargs=(samples,))
-        try:
-            # longest first, so that no long replay starts last on an otherwise idle pool
-            futures = {pool.submit(_task, k, name, budget_tokens, model, priced_at): (k, name)
-                       for k, name in sorted(tasks, key=lambda t: -_weight(samples[t[0]], t[1]))}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    runs[futures[f]] = run = f.result()
-                    if progress:
-                        progress(run)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
-    ordered = [runs[t] for t in tasks]
+        runs = _pooled(pool, lambda t: pool.submit(_in_worker, t, settings), tasks, samples, progress)
     config = {"strategies": list(strategies), "budget_tokens": budget_tokens, "model": model,
-              "samples": [s.sample_id for s in samples], "priced_at": priced_at.isoformat()}
-    return frames(ordered, config)
+              "samples": [s.sample_id for s in samples], "priced_at": settings.priced_at.isoformat(),
+              "mode": mode, "pace": settings.pace}
+    result = frames([runs[t] for t in tasks], config)
+    if judge is not None:
+        judge.grade(result, settings.priced_at)
+    else:
+        from convolab.eval.judge import no_judge
+
+        no_judge(result)
+    return result

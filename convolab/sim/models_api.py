@@ -15,7 +15,7 @@ import datetime
 from typing import Any
 
 from convolab import catalog
-from convolab.sim.rules import invalid
+from convolab.sim.pagination import page
 
 LINES = {"haiku", "sonnet", "opus", "fable", "mythos"}  # the SDK's ModelLine literal
 
@@ -66,20 +66,6 @@ def model_info(spec: catalog.ModelSpec, day: datetime.date) -> dict[str, Any]:
 
 def list_models(query: dict[str, str], day: datetime.date) -> dict[str, Any]:
     models = sorted(catalog.list_models(), key=lambda s: (s.released, s.id), reverse=True)  # newest first
-    ids = [m.id for m in models]
-    try:
-        limit = int(query.get("limit", 20))
-    except ValueError:
-        raise invalid("limit: Input should be a valid integer") from None
-    if not 1 <= limit <= 1000:
-        raise invalid("limit: Input should be between 1 and 1000")
-    start = 0
-    if "after_id" in query:
-        start = ids.index(query["after_id"]) + 1 if query["after_id"] in ids else len(ids)
-    end = start + limit
-    if "before_id" in query and query["before_id"] in ids:
-        end = ids.index(query["before_id"])
-        start = max(0, end - limit)
-    page = models[start:end]
-    return {"data": [model_info(m, day) for m in page], "has_more": end < len(models),
-            "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}
+    shown, more = page(models, [m.id for m in models], query)
+    return {"data": [model_info(m, day) for m in shown], "has_more": more,
+            "first_id": shown[0].id if shown else None, "last_id": shown[-1].id if shown else None}

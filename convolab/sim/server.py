@@ -2,7 +2,8 @@
 real anthropic SDK as its ``httpx2`` transport (sync and async).
 
 Routes: ``POST /v1/messages`` (plain or ``stream=True``), ``POST /v1/messages/count_tokens``,
-``GET /v1/models`` and ``GET /v1/models/{id}``; ``Simulator.add_route`` plugs in more (a handler
+``GET /v1/models``, ``GET /v1/models/{id}`` and the Message Batches API under
+``/v1/messages/batches`` (``convolab.sim.batches``); ``Simulator.add_route`` plugs in more (a handler
 takes a ``Request`` and returns ``(status, JSON, stream)``). A ``Simulator`` owns the prompt cache,
 the clock, the fault plan and the responder; every client made from it shares them.
 """
@@ -26,6 +27,7 @@ from convolab.errors import UnknownModel
 from convolab.sim import context as cm
 from convolab.sim import models_api
 from convolab.sim.api_error import ApiError, invalid
+from convolab.sim.batches import BatchQueue, JSONLines
 from convolab.sim.billing import Prompt, block_tokens, flatten
 from convolab.sim.cache import CacheUsage, PromptCache, tier_salts
 from convolab.sim.clock import Clock, SystemClock
@@ -46,9 +48,10 @@ WINDOW_STOP_BETA = "model-context-window-exceeded-2025-08-26"  # the window stop
 
 
 def _default_responder() -> Responder:
+    from convolab.sim.judge import with_judge
     from convolab.sim.responder import respond
 
-    return respond
+    return with_judge(respond)  # a forced ``verdict`` call gets the judge stand-in (sim/judge.py)
 
 
 @dataclass
@@ -100,7 +103,7 @@ line per request, flushed before the answer leaves: what was billed survives any
     def __init__(self, *, clock: Clock | None = None, seed: int = 0, latency: Any = None,
                  faults: Any = None, responder: Responder | None = None, real_sleep: bool = False,
                  keep_history: int = 1000, keep_requests: bool = False, retry_after: float = 0.01,
-                 journal: str | None = None):
+                 journal: str | None = None, batch_seconds: float = 0.0):
         self.clock = clock or SystemClock()
         self.seed = seed
         self.cache = PromptCache()
@@ -124,6 +127,9 @@ line per request, flushed before the answer leaves: what was billed survives any
             ("POST", "/v1/messages/count_tokens"): self._post_count_tokens,
             ("GET", "/v1/models"): self._get_models}
         self._prefix_routes: list[tuple[str, str, Handler]] = [("GET", "/v1/models/", self._get_model)]
+        self.batches = BatchQueue(self, seconds=batch_seconds, base_url=BASE_URL)  # batch_seconds: see sim/batches.py
+        for method in ("GET", "POST", "DELETE"):
+            self.add_route(method, "/v1/messages/batches", self.batches.route, prefix=True)
 
     # -- clients ---------------------------------------------------------------------------
     def client(self, *, max_retries: int = 2, **kwargs: Any) -> anthropic.Anthropic:
@@ -165,6 +171,9 @@ line per request, flushed before the answer leaves: what was billed survives any
         if stream:
             return httpx2.Response(status, content=sse_body(data),
                                    headers={**headers_out, "content-type": "text/event-stream"})
+        if isinstance(data, JSONLines):  # batch results
+            return httpx2.Response(status, content=data.encode(),
+                                   headers={**headers_out, "content-type": "application/x-jsonl"})
         return httpx2.Response(status, json=data, headers=headers_out)
 
     def handle_json(self, path: str, payload: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:

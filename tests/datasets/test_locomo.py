@@ -332,8 +332,9 @@ def test_malformed_files_name_the_file(tmp_path):
 @st.composite
 def records(draw):
     """Records with random speakers per turn (runs anywhere), photos, and empty sessions."""
+    text = st.text(max_size=12).filter(str.strip)  # an empty turn is refused (test below)
     sessions = draw(st.lists(st.lists(st.tuples(st.booleans(), st.sampled_from(["", "a dog", None]),
-                                                st.text(max_size=12)), max_size=8), min_size=1, max_size=5))
+                                                text), max_size=8), min_size=1, max_size=5))
     conv: dict = {"speaker_a": "Ann", "speaker_b": "Bo"}
     day = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
     for n, turns in enumerate(sessions, 1):
@@ -342,6 +343,17 @@ def records(draw):
                                  **({"blip_caption": cap} if cap is not None else {})}
                                 for k, (b, cap, text) in enumerate(turns, 1)]
     return {"sample_id": "h", "conversation": conv, "qa": []}
+
+
+@pytest.mark.parametrize("turn", [{"text": ""}, {"text": "  \n"}, {"text": " ", "blip_caption": " "}])
+def test_a_turn_with_no_text_and_no_photo_is_refused(turn):
+    rec = {"sample_id": "h", "qa": [], "conversation": {
+        "speaker_a": "Ann", "speaker_b": "Bo", "session_1_date_time": "10:00 am on 2 January, 2024",
+        "session_1": [{"speaker": "Ann", "dia_id": "D1:1", "text": "hi"}, {"speaker": "Bo", "dia_id": "D1:2", **turn}]}}
+    with pytest.raises(InvalidConversation, match=r"sample 0 \(h\): conversation.session_1\[1\].text: empty"):
+        parse_locomo([rec])
+    rec["conversation"]["session_1"][1] |= {"text": "", "img_url": "https://example.com/a.jpg"}
+    assert "Bo: [shares a photo]" in parse_locomo([rec])[0].conversation.messages[-1].text
 
 
 @given(records())
