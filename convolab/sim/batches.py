@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from convolab.sim.pagination import page
 from convolab.sim.api_error import ApiError, invalid
+from convolab.sim.pagination import page
 
 if TYPE_CHECKING:
     from convolab.sim.server import Request
