@@ -34,6 +34,7 @@ from convolab.errors import NotFound, StoreLocked
 from convolab.stores._common import MSG_COLS, SQLStore, check_count, findable, message_dict
 from convolab.stores.base import SCHEMA_VERSION_TABLE
 from convolab.stores.migrations import MIGRATIONS
+from convolab.stores.vectors import VectorRows
 
 
 class MigrationDB:
@@ -208,7 +209,7 @@ def _close(con: duckdb.DuckDBPyConnection, shared: _Shared, key: str | None) -> 
             _release(key, shared)
 
 
-class DuckDBStore(SQLStore):
+class DuckDBStore(VectorRows, SQLStore):
     """Conversations, messages, summaries, strategy state and the usage ledger in DuckDB.
 
     >>> with DuckDBStore() as store:
@@ -217,6 +218,8 @@ class DuckDBStore(SQLStore):
     ...     [m["content"] for m in store.get_recent_messages(cid, user_id="ada")]
     ['Hi!']
     """
+
+    dialect = "duckdb"
 
     def __init__(self, path: str | os.PathLike[str] = ":memory:"):
         path = os.fspath(path)

@@ -36,6 +36,9 @@ EXPECTED_COLUMNS = {  # the latest schema, the same in both backends
                      "cache_creation_5m_tokens", "cache_creation_1h_tokens", "cost_usd", "price_date", "created_at"},
     "budget_reservations": {"request_id", "user_id", "conversation_id", "message_id", "model", "amount_usd",
                             "created_at", "metadata"},
+    "embedders": {"name", "dim", "created_at"},
+    "message_vectors_256": {"conversation_id", "embedder", "message_id", "passage", "content_hash", "vector",
+                            "created_at"},
     SCHEMA_VERSION_TABLE: {"name", "applied_at"},
 }
 
@@ -157,7 +160,7 @@ CHECKS = {1: check_v1, 2: check_v2}
 
 def test_from_an_empty_database(backend, database):
     with open_store(backend, database) as store:
-        assert store.schema_version() == len(migrations(backend)) == 3
+        assert store.schema_version() == len(migrations(backend)) == 4
     with raw(backend, database) as db:
         got = schema(db)
         assert {t: {c for c, _, _ in cols} for t, cols in got.items()} == EXPECTED_COLUMNS
@@ -236,4 +239,5 @@ def test_a_failing_migration_changes_nothing(backend, database):
 
 def test_migrations_read_as_history():
     assert MIGRATIONS.names == [
-        "m001_initial", "m002_seq_json_content_strategy_state", "m003_usage_ledger_and_reservations"]
+        "m001_initial", "m002_seq_json_content_strategy_state", "m003_usage_ledger_and_reservations",
+        "m005_message_vectors"]
