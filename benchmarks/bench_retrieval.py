@@ -15,8 +15,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from convolab import Conversation
+from convolab.lexical import tokenize
 from convolab.strategies import SlidingWindow
-from convolab.strategies.retrieval import Retrieval, tokenize, turn_text
+from convolab.strategies.retrieval import Retrieval
+from convolab.strategies.retrieval_index import turn_text
 
 try:
     from rank_bm25 import BM25Okapi

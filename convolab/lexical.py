@@ -13,9 +13,9 @@ stripping (``convolab.stemming``: plural -s/-es/-ies, -ing, -ed, a final -e), nu
 retrieval units: messages, turns). It is incremental: adding a document never rewrites
 anything, and statistics (number of documents, document frequency, average length) are taken
 at query time over the first ``limit`` documents only, by a binary search in each posting list
-and a lookup in a running sum of lengths. Scoring reads only the query terms' postings, rarest
-first, and stops walking a common term's postings once no document not yet seen could reach the
-``top`` best scores so far (exact top-k: the same scores as an exhaustive pass).
+and a lookup in a running sum of lengths. Scoring reads only the query terms' postings, with
+numpy over the posting arrays in place (no copy), so a query costs the same whether the index
+was built a turn at a time or at once.
 
 Why not a library: ``rank_bm25`` computes every document's statistics in its constructor and
 cannot add one, and ``bm25s`` precomputes scores into a sparse matrix and, by its author's
@@ -29,11 +29,16 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from convolab.stemming import stem
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["STOPWORDS", "TermIndex", "stem", "tokenize"]
 
@@ -76,18 +81,18 @@ def tokenize(text: str) -> list[str]:
 class TermIndex:
     """An append-only BM25 index over documents numbered in the order they were added.
 
-    ``postings[term]`` is a pair of parallel lists (document ids ascending, term frequencies);
-    ``lengths[d]`` is document ``d``'s number of terms and ``cum[d]`` the sum of lengths before
-    it. ``retrievable[d]`` says whether ``d`` may be returned by ``score`` (it still counts in
-    the statistics).
+    ``postings[term]`` is a pair of parallel integer arrays (document ids ascending, term
+    frequencies); ``lengths[d]`` is document ``d``'s number of terms and ``cum[d]`` the sum of
+    lengths before it. ``retrievable[d]`` says whether ``d`` may score (it still counts in the
+    statistics). The arrays are ``array.array``: appends are cheap, and numpy reads them in place.
     """
 
     def __init__(self) -> None:
-        self.postings: dict[str, tuple[list[int], list[int]]] = {}
-        self.lengths: list[int] = []
+        self.postings: dict[str, tuple[array, array]] = {}
+        self.lengths = array("i")
         self.cum: list[int] = [0]
-        self.retrievable: list[bool] = []
-        self._terms: list[tuple[str, ...]] = []  # each document's distinct terms, for truncate
+        self.retrievable = array("b")
+        self._terms: list[tuple[str, ...]] = []  # each document's distinct terms
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -100,7 +105,7 @@ class TermIndex:
         for term, tf in counts.items():
             ids_tfs = self.postings.get(term)
             if ids_tfs is None:
-                ids_tfs = self.postings[term] = ([], [])
+                ids_tfs = self.postings[term] = (array("i"), array("i"))
             ids_tfs[0].append(doc)
             ids_tfs[1].append(tf)
         self.lengths.append(len(terms))
@@ -131,55 +136,32 @@ class TermIndex:
         """The distinct terms of document ``doc``."""
         return self._terms[doc]
 
-    def score(self, terms: Iterable[str], *, limit: int | None = None, k1: float = 1.2, b: float = 0.75,
-              top: int | None = None) -> dict[int, tuple[float, tuple[str, ...]]]:
-        """BM25 scores of the retrievable documents among the first ``limit`` (all by default)
-        that share a term with ``terms``: ``{doc: (score, matched terms)}``. Statistics cover
-        all of the first ``limit`` documents.
+    def score(self, terms: Iterable[str], *, limit: int | None = None, k1: float = 1.2,
+              b: float = 0.75) -> np.ndarray:
+        """BM25 scores of the first ``limit`` documents (all by default) for the query
+        ``terms`` (each distinct term counted once): a float64 array, 0 for a document that
+        matches nothing or is not retrievable. Statistics cover the first ``limit`` documents.
+        Only the query terms' postings are read."""
+        import numpy as np
 
-        With ``top=k`` the result holds (at least) every document whose score is among the
-        ``k`` best, ties included, with the same exact scores: terms are taken rarest first,
-        and once a document not seen yet could no longer reach the k-th best score so far, the
-        remaining (common) terms' postings are not walked; the documents already found look
-        their frequency up by binary search instead.
-        """
         n = len(self.lengths) if limit is None else max(0, min(limit, len(self.lengths)))
-        if n == 0 or top == 0:
-            return {}
+        scores = np.zeros(n)
+        if n == 0:
+            return scores
         avgdl = self.cum[n] / n or 1.0
-        plan = []  # (upper bound of the term's contribution, term, idf, doc ids, tfs, df)
-        for term in set(terms):
+        norm = k1 * (1.0 - b + b * np.frombuffer(self.lengths, dtype=np.int32, count=n) / avgdl)
+        for term in sorted(set(terms)):  # one summation order: the same floats for the same query
             ids_tfs = self.postings.get(term)
             df = bisect_left(ids_tfs[0], n) if ids_tfs is not None else 0
             if df:
+                ids = np.frombuffer(ids_tfs[0], dtype=np.int32, count=df)
+                tf = np.frombuffer(ids_tfs[1], dtype=np.int32, count=df).astype(np.float64)
                 idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-                plan.append((idf * (k1 + 1.0), term, idf, *ids_tfs, df))
-        plan.sort(key=lambda p: (-p[0], p[1]))  # one summation order for every document: same floats
-        later = [sum(p[0] for p in plan[i + 1:]) for i in range(len(plan))]
-        scores: dict[int, float] = {}
-        matched: dict[int, list[str]] = {}
-        lengths, retrievable = self.lengths, self.retrievable
-        walking = True
-        for i, (bound, term, idf, ids, tfs, df) in enumerate(plan):
-            if walking and top is not None and len(scores) >= top:
-                theta = sorted(scores.values(), reverse=True)[top - 1]
-                walking = bound + later[i] >= theta - 1e-9  # could an unseen document still get there?
-            if walking:
-                for j in range(df):
-                    d = ids[j]
-                    if retrievable[d]:
-                        tf = tfs[j]
-                        scores[d] = scores.get(d, 0.0) + idf * tf * (k1 + 1.0) / (
-                            tf + k1 * (1.0 - b + b * lengths[d] / avgdl))
-                        matched.setdefault(d, []).append(term)
-                continue
-            for d in list(scores):
-                if scores[d] + bound + later[i] < theta - 1e-9:  # cannot reach the top any more
-                    del scores[d], matched[d]
-                    continue
-                j = bisect_left(ids, d, 0, df)
-                if j < df and ids[j] == d:
-                    tf = tfs[j]
-                    scores[d] += idf * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * lengths[d] / avgdl))
-                    matched[d].append(term)
-        return {d: (sc, tuple(sorted(matched[d]))) for d, sc in scores.items()}
+                scores[ids] += idf * tf * (k1 + 1.0) / (tf + norm[ids])
+        scores[np.frombuffer(self.retrievable, dtype=np.int8, count=n) == 0] = 0.0
+        return scores
+
+    def matched(self, doc: int, terms: Iterable[str]) -> tuple[str, ...]:
+        """The query ``terms`` that document ``doc`` contains, sorted."""
+        have = set(self._terms[doc])
+        return tuple(sorted(t for t in set(terms) if t in have))
