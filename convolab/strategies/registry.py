@@ -16,6 +16,7 @@ STRATEGIES: dict[str, tuple[str, str, bool]] = {
     "memory": ("convolab.strategies.memory", "StructuredMemory", True),
     "retrieval": ("convolab.strategies.retrieval", "Retrieval", True),
     "retrieval-messages": ("convolab.strategies.retrieval_messages", "MessageRetrieval", True),
+    "memory-retrieval": ("convolab.strategies.memory_retrieval", "MemoryRetrieval", True),
     "compaction": ("convolab.strategies.compaction", "ServerCompaction", False),
 }
 NAMES = tuple(STRATEGIES)

@@ -43,13 +43,15 @@ from convolab.dates import fmt_date, resolve_relative
 from convolab.errors import ConfigurationError, InvalidConversation
 from convolab.model import Conversation, Message
 from convolab.strategies.base import Payload, _limit_breakpoints
-from convolab.strategies.retrieval_index import Hit, RetrievalBase, RetrievalIndex, turn_text
+from convolab.strategies.retrieval_index import Hit, RetrievalBase, RetrievalIndex, asks, turn_text
 
 __all__ = ["EXCERPT_INTRO", "EXCERPT_OUTRO", "Retrieval"]
 
 EXCERPT_INTRO = "[Excerpts from earlier in our conversation, retrieved for my message below]"
 EXCERPT_OUTRO = "[End of excerpts. My message:]"
+RETRIEVE_ON = ("questions", "every message")
 EXCERPT_OVERHEAD = 16  # tokens of a run's date line and separators, an estimate checked after
+LINE_OVERHEAD = 2  # a message joining a run: its line break
 _DATED = re.compile(r"\s*\[[^\]]*\b(?:19|20)\d\d\b[^\]]*\]")  # "[8 May, 2023 1:56 pm] ..." already dated
 
 
@@ -100,16 +102,23 @@ class Retrieval(RetrievalBase):
     """
 
     name: ClassVar[str] = "retrieval"
-    unit: ClassVar[str] = "turn"
+    unit: ClassVar[str] = "message"
 
-    def __init__(self, budget_tokens: int = 8000, *, excerpt_share: float = 0.4, headroom: float = 0.25,
-                 resolve_dates: bool = True, date_headers: bool = True, **kwargs: Any):
+    def __init__(self, budget_tokens: int = 8000, *, excerpt_share: float = 0.5, headroom: float = 0.25,
+                 resolve_dates: bool = True, date_headers: bool = True, retrieve_on: str = "questions",
+                 **kwargs: Any):
+        kwargs.setdefault("ranker", "hybrid")
+        kwargs.setdefault("max_hits", 12)
+        kwargs.setdefault("rewrite_followups", True)
         super().__init__(budget_tokens, **kwargs)
+        if retrieve_on not in RETRIEVE_ON:
+            raise ConfigurationError(f"retrieve_on must be one of {', '.join(RETRIEVE_ON)}, not {retrieve_on!r}")
         if not 0 < excerpt_share < 1:
             raise ConfigurationError("excerpt_share must be above 0 and below 1 (a share of the budget)")
         if not 0 <= headroom < 1:
             raise ConfigurationError("headroom must be at least 0 and below 1 (a share of the budget)")
         self.excerpt_share = excerpt_share
+        self.retrieve_on = retrieve_on
         self.headroom = headroom
         self.resolve_dates = resolve_dates
         self.date_headers = date_headers
@@ -118,7 +127,8 @@ class Retrieval(RetrievalBase):
         self._quoted_last: tuple[Any, str | None, int, int] | None = None  # (key, start id, end, tokens)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "excerpt_share": self.excerpt_share, "headroom": self.headroom,
+        return {**super().config(), "excerpt_share": self.excerpt_share, "retrieve_on": self.retrieve_on,
+                "headroom": self.headroom,
                 "resolve_dates": self.resolve_dates, "date_headers": self.date_headers}
 
     def state(self) -> dict[str, Any]:
@@ -146,33 +156,57 @@ class Retrieval(RetrievalBase):
         model, idx, starts, room, available = self._room(conversation)
         w = self._window(conversation, idx, room, available)
         limit = w.start if self.unit == "message" else bisect_left(starts, w.start)
-        ri, hits = self.rank(conversation, starts, limit)
-        left = min(available - w.tokens, int(available * self.excerpt_share))
-        chosen = self._pack(ri, hits, limit, left)
-
+        chosen: list[int] = []
+        notes = ""
+        if self.retrieve_on == "every message" or asks(self.query_text(conversation.messages, starts)):
+            ri, hits = self.rank(conversation, starts, limit)
+            left = min(available - w.tokens, int(available * self.excerpt_share))
+            notes = self.notes(conversation, left)
+            if notes:
+                left -= self.counter.count_message({"role": "user", "content": notes}, model=model)
+            chosen = self._pack(ri, hits, limit, left)
+        else:  # a message that asks nothing: the window alone (the index still learns it)
+            ri = self.retrieval_index(conversation, starts)
+            self.last_hits, self.last_query = [], []
         payload = self.finish(conversation, start=w.start, budget=self.budget_tokens)
-        request = payload.request
-        api = request["messages"] = list(request["messages"])
-        j = _quote_target(api)
-        head = sum(self.counter.count_message(m, model=model) for m in api[j:])
-        prefix_tokens = payload.input_tokens - head
-        while True:
-            text = self._excerpts(ri, chosen) if chosen else ""
-            quoted = _with_quote(api[j], text) if text else api[j]
-            new_head = sum(self.counter.count_message(m, model=model) for m in [quoted, *api[j + 1:]])
-            if prefix_tokens + new_head <= room or not chosen:
-                break
-            chosen.pop()  # the estimate was short: drop the last chosen (the least wanted) and retry
-        api[j] = quoted
-        extra = new_head - head
-        payload.input_tokens += extra
-        payload.breakdown["retrieved"] = extra
+        j, prefix_tokens = self._quote_into(payload, ri, chosen, notes, room, model)
         self.last_retrieved = sorted(chosen)
         for h in self.last_hits:
             h.sent = h.unit in chosen
         if self.cache:
             self._quoted_cache(payload, conversation, starts[-1], j, prefix_tokens, model)
         return payload
+
+    def notes(self, conversation: Conversation, budget_tokens: int) -> str:
+        """Text quoted before the excerpts, within ``budget_tokens`` (none here; a memory in
+        ``MemoryRetrieval``)."""
+        return ""
+
+    def _quote_into(self, payload: Payload, ri: RetrievalIndex, chosen: list[int], notes: str, room: int,
+                    model: str) -> tuple[int, int]:
+        """Quote ``notes`` and the ``chosen`` units into the newest turn's user message, dropping
+        the least wanted unit (then the notes) while the exact count is over ``room``. Returns
+        the quoted message's index and the tokens before it."""
+        request = payload.request
+        api = request["messages"] = list(request["messages"])
+        j = _quote_target(api)
+        head = sum(self.counter.count_message(m, model=model) for m in api[j:])
+        prefix_tokens = payload.input_tokens - head
+        while True:
+            parts = [p for p in (notes, self._excerpts(ri, chosen) if chosen else "") if p]
+            quoted = _with_quote(api[j], "\n\n".join(parts)) if parts else api[j]
+            new_head = sum(self.counter.count_message(m, model=model) for m in [quoted, *api[j + 1:]])
+            if prefix_tokens + new_head <= room or not parts:
+                break
+            if chosen:
+                chosen.pop()  # the estimate was short: drop the last chosen (the least wanted) and retry
+            else:
+                notes = ""
+        api[j] = quoted
+        extra = new_head - head
+        payload.input_tokens += extra
+        payload.breakdown["retrieved"] = extra
+        return j, prefix_tokens
 
     def _room(self, conversation: Conversation) -> tuple[str, Any, list[int], int, int]:
         """Model, history index, turn starts, the budget (capped by the window) and what it
@@ -212,7 +246,8 @@ class Retrieval(RetrievalBase):
                     continue
                 a, z = ri.unit_span(u)
                 new = [i for i in range(a, z) if i not in covered]
-                cost = sum(idx.tokens(i, i + 1) for i in new) + EXCERPT_OVERHEAD
+                joins = a - 1 in covered or z in covered  # continues a run: no date line of its own
+                cost = sum(idx.tokens(i, i + 1) for i in new) + (LINE_OVERHEAD if joins else EXCERPT_OVERHEAD)
                 if used + cost <= left:
                     chosen.append(u)
                     covered.update(new)

@@ -61,7 +61,7 @@ from convolab.strategies.base import BaseStrategy
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["RANKERS", "UNITS", "Hit", "RetrievalBase", "RetrievalIndex", "passages", "turn_text"]
+__all__ = ["RANKERS", "UNITS", "Hit", "RetrievalBase", "RetrievalIndex", "asks", "passages", "turn_text"]
 
 RANKERS = ("bm25", "semantic", "hybrid")
 UNITS = ("message", "turn")
@@ -69,7 +69,11 @@ _SENTENCE = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])
 _DATE_BRACKET = re.compile(r"^\s*\[[^\]]{3,60}\]\s*")
 _SPEAKER = re.compile(r"^[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}:\s+")
 _ENTITY = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:[A-Z][a-z]+)?\b|\b\d{1,4}(?:[.,:/-]\d+)*\b", re.M)
-_FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|what about|how about|and what about|then|so|or)\b", re.I)
+_FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|what about|how about|then|so|or)\b", re.I)
+_REFERS_BACK = re.compile(r"\b(?:she|he|they|her|his|him|their|them|it|its|that|this|those|these|there|then)\b", re.I)
+_ASKS = re.compile(r"\?|^\s*(?:what|when|where|who|whom|whose|which|why|how|do|does|did|is|are|was|were|can|could|"
+                   r"would|will|should|have|has|had)\b|\b(?:remind me|tell me|remember|recall|look up|find)\b",
+                   re.I | re.M)
 
 
 def turn_text(messages: Iterable[MessageLike]) -> str:
@@ -423,9 +427,15 @@ class RetrievalBase(BaseStrategy):
 
 
 def _is_follow_up(text: str) -> bool:
-    """A short message that leans on the one before: opens with "and", "what about", ... or
-    has fewer than three content words."""
-    return bool(_FOLLOW_UP.match(text)) or len(set(tokenize(text))) < 3
+    """A message that leans on the one before: it opens with "and", "what about", ... or it
+    has at most two content words and a pronoun ("when was that?")."""
+    return bool(_FOLLOW_UP.match(text)) or (len(set(tokenize(text))) <= 2 and bool(_REFERS_BACK.search(text)))
+
+
+def asks(text: str) -> bool:
+    """Does the message ask for something: a question mark, an opening such as "what",
+    "when", "did", "can", or a request to remember ("remind me", "tell me", "recall")?"""
+    return bool(_ASKS.search(text))
 
 
 def _entities(ri: RetrievalIndex, units: Iterable[int]) -> list[str]:

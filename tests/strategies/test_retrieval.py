@@ -24,7 +24,6 @@ from retrieval_conversations import (
 
 from convolab import ContextOverflow, Conversation
 from convolab.errors import ConfigurationError
-from convolab.model import group_turns
 from convolab.sim import ManualClock, Simulator
 from convolab.strategies import Retrieval, SlidingWindow, Strategy
 from convolab.strategies.registry import make_strategy
@@ -107,9 +106,8 @@ def test_quoted_keeps_the_budget_and_tool_pairs_and_is_accepted(turns, opener, q
     if quoted:  # the message that opened the newest turn, not a tool result
         assert all(b["type"] != "tool_result" for b in quoted[0]["content"])
     assert "cache_control" not in p.request
-    for t in s.last_retrieved:  # only turns older than the window are quoted
-        first = conv.messages[[x.start for x in group_turns(conv.messages)][t]]
-        assert first.id not in p.sent
+    for u in s.last_retrieved:  # only messages older than the window are quoted (a unit: a message and the one before)
+        assert all(m.id not in p.sent for m in conv.messages[max(u - 1, 0):u + 1])
 
 
 def test_quoted_cache_reads_the_window_and_expectations_are_honest(chat):
