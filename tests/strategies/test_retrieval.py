@@ -22,7 +22,8 @@ from retrieval_conversations import (
     tool_ids,
 )
 
-from convolab import ContextOverflow, Conversation
+from convolab import ContextOverflow, Conversation, DuckDBStore
+from convolab.embeddings import HashingEmbedder
 from convolab.errors import ConfigurationError
 from convolab.sim import ManualClock, Simulator
 from convolab.strategies import Retrieval, SlidingWindow, Strategy
@@ -129,3 +130,103 @@ def test_quoted_cache_reads_the_window_and_expectations_are_honest(chat):
             assert p.cache.expected_read > p.cache.stable_prefix_tokens  # the window is read, not only the system
     assert results[3][0].breakdown["retrieved"] == 0  # Ilse is still in the window
 
+
+
+# -- rankers, passes and vectors -----------------------------------------------------------------
+
+class CountingEmbedder(HashingEmbedder):
+    """A hashing embedder that counts the texts it embeds."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed(self, texts):
+        self.texts.extend(texts)
+        return super().embed(texts)
+
+
+def with_fact(fact: str, question: str, turns: int = 120, at: int = 10) -> Conversation:
+    conv = small_talk(turns)
+    conv.messages[2 * at].content = fact  # before anything is indexed: the fact replaces a filler line
+    conv.add("user", question, created_at=T0 + timedelta(days=30))
+    return conv
+
+
+def test_semantic_and_hybrid_find_a_fact_in_other_words_where_bm25_finds_nothing():
+    conv = with_fact("I adopted a kitten last week, a tiny grey one.", "Which pet did I get recently?")
+    found = {}
+    for ranker in ("bm25", "semantic", "hybrid"):
+        s = Retrieval(budget_tokens=1500, ranker=ranker)
+        p = s.build(conv)
+        found[ranker] = "kitten" in json.dumps(p.messages[-1])
+    assert found == {"bm25": False, "semantic": True, "hybrid": True}
+
+
+def test_the_multi_hop_pass_follows_a_name_from_the_first_hits():
+    conv = small_talk(150)
+    conv.messages[40].content = "My best friend Ilse moved to Ghent in March."
+    conv.messages[200].content = "Ilse just started a pottery class."  # shares no word with the question
+    conv.add("user", "Where did my best friend move to, and what is she up to now?", created_at=T0 + timedelta(days=30))
+    one = Retrieval(budget_tokens=2500, ranker="bm25", multi_hop=False)
+    two = Retrieval(budget_tokens=2500, ranker="bm25", multi_hop=True)
+    one.build(conv)
+    p = two.build(conv)
+    assert 200 not in {h.unit for h in one.last_hits}
+    second = [h for h in two.last_hits if h.hop == 2]
+    assert 200 in {h.unit for h in second} and "pottery" in p.messages[-1]["content"][0]["text"]
+    assert all(h.hop == 1 for h in two.last_hits[:len(one.last_hits)])  # the first pass comes first, unchanged
+
+
+def test_a_follow_up_is_read_with_the_previous_question():
+    conv = with_fact("My sister Lena lives in Porto and works as a nurse.", "Where does my sister live?")
+    conv.add("assistant", "In Porto.")
+    conv.add("user", "And what does she do?")
+    plain = Retrieval(budget_tokens=1500, ranker="bm25", rewrite_followups=False)
+    plain.build(conv)
+    s = Retrieval(budget_tokens=1500, ranker="bm25")
+    p = s.build(conv)
+    assert "sister" not in plain.last_query and {"sister", "liv"} <= set(s.last_query)
+    assert "nurse" in p.messages[-1]["content"][0]["text"]
+
+
+def test_neighbours_bring_the_message_after_a_hit():
+    conv = small_talk(100)
+    conv.messages[60].content = "What did the vet say about Rex?"
+    conv.messages[61].content = "Everything is fine, he just needs a lighter diet."
+    conv.add("user", "What did the vet say about Rex?", created_at=T0 + timedelta(days=30))
+    quoted = {}
+    for n in (0, 1):
+        s = Retrieval(budget_tokens=2500, ranker="bm25", neighbours=n, max_hits=1)
+        quoted[n] = s.build(conv).messages[-1]["content"][0]["text"]
+    assert "lighter diet" not in quoted[0] and "lighter diet" in quoted[1]
+
+
+def test_a_message_that_asks_nothing_gets_no_excerpts_unless_asked_to():
+    conv = with_fact("My sister Lena lives in Porto.", "My sister Lena called from Porto today.")
+    assert Retrieval(budget_tokens=1500).build(conv).breakdown["retrieved"] == 0
+    assert Retrieval(budget_tokens=1500, retrieve_on="every message").build(conv).breakdown["retrieved"] > 0
+
+
+def test_vectors_are_computed_once_and_survive_a_store_round_trip(chat):
+    store = DuckDBStore()
+    cid = store.create_conversation("ada", "You are a friendly assistant.")
+    sim = Simulator(clock=ManualClock())
+    conv = small_talk(60)
+    conv.session_id = cid
+    for m in conv.messages:
+        store.append_message(cid, m.role, m.content, user_id="ada", message_id=m.id, created_at=m.created_at)
+    first = CountingEmbedder()
+    s = Retrieval(budget_tokens=1500, ranker="hybrid", embedder=first, vectors=store.vector_store(user_id="ada"))
+    chat(s, conv, sim, ["What did we say about tea?"])
+    embedded = len(first.texts)
+    assert embedded >= 120 and len(store.load_vectors(cid, first.name, user_id="ada")) == 120  # saved on observe
+    again = CountingEmbedder()
+    t = Retrieval(budget_tokens=1500, ranker="hybrid", embedder=again, vectors=store.vector_store(user_id="ada"))
+    conv.add("user", "And what about the garden?")
+    t.build(conv)
+    assert again.texts[-1] == "What did we say about tea?\nAnd what about the garden?"  # the query, a follow-up
+    assert not set(again.texts) & {m.text for m in conv.messages[:120]}  # the stored messages were not embedded again
+    before = len(first.texts)
+    s.build(conv)
+    assert first.texts[before:] == again.texts  # the new exchange and the query: each message once
