@@ -38,6 +38,7 @@ Each hit brings ``neighbours`` units on each side when the layout has room.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -130,7 +131,8 @@ class RetrievalIndex:
         self.message_terms: list[list[str]] = []  # per indexed message
         self.has_text: list[bool] = []
         self.unit_starts: list[int] = []  # first message of each unit
-        self.passage_starts: list[int] = [0]  # first vector row of each indexed message
+        self.passage_starts = array("q", [0])  # first vector row of each indexed message
+        self.most_passages = 1  # the most passages one message has (for the per-message maximum)
         self._vectors: np.ndarray | None = None  # rows of passage vectors (grown by doubling)
 
     @property
@@ -200,6 +202,7 @@ class RetrievalIndex:
             at = self.passage_starts[-1]
             self._vectors[at:at + len(b)] = b
             self.passage_starts.append(at + len(b))
+            self.most_passages = max(self.most_passages, len(b))
 
     def truncate(self, messages: int) -> None:
         """Forget every message from ``messages`` on (a turn boundary), and the units that
@@ -238,8 +241,12 @@ class RetrievalIndex:
 
         q = self.embedder.embed([query_text])[0]
         last = self.unit_span(limit - 1)[1]  # messages the first `limit` units cover
-        starts = np.asarray(self.passage_starts[:last], dtype=np.int64)
-        per_message = np.maximum.reduceat(self._vectors[:self.passage_starts[last]] @ q, starts)
+        bounds = np.frombuffer(self.passage_starts, dtype=np.int64, count=last + 1)
+        cosine = np.einsum("ij,j->i", self._vectors[:bounds[-1]], q)  # one thread: BLAS's pool costs more here
+        first, end = bounds[:-1], bounds[1:] - 1
+        per_message = cosine[first]
+        for k in range(1, self.most_passages):  # the best passage of each message (most have one)
+            per_message = np.maximum(per_message, cosine[np.minimum(first + k, end)])
         if self.unit == "message":
             return np.maximum(per_message[:limit], np.concatenate(([-1.0], per_message[:limit - 1])))
         return np.maximum.reduceat(per_message, np.asarray(self.unit_starts[:limit], dtype=np.int64))[:limit]
@@ -407,7 +414,9 @@ class RetrievalBase(BaseStrategy):
             return []
         scores = ri.scores(terms, text, limit, self.ranker, k1=self.k1, b=self.b,
                            semantic_weight=self.semantic_weight)
-        order = np.lexsort((-np.arange(len(scores)), -scores))  # best first; ties: the newer unit first
+        n, m = len(scores), min(len(scores), k + len(exclude))  # the excluded ones are skipped below
+        top = np.flatnonzero(scores >= np.partition(scores, n - m)[n - m]) if m < n else np.arange(n)
+        order = top[np.lexsort((-top, -scores[top]))]  # best first; ties: the newer unit first
         msgs = ri.conversation.messages
         out = []
         for u in order:
