@@ -8,8 +8,9 @@ Layout: ``[system][recent window][newest user message: excerpts, then the messag
   ``SlidingWindow`` does), and the cache breakpoint sits on its last message, so the next turn
   reads the whole window from the cache. There is no automatic breakpoint (it would write the
   excerpts, which the next request does not send).
-- Excerpts, at most ``excerpt_share`` of the budget, are the units the ranker puts first
-  (``convolab.strategies.retrieval_index``: BM25, semantic or hybrid, with a multi-hop pass),
+- Excerpts, in what the window leaves (at least ``excerpt_share`` of the budget), are the
+  units the ranker puts first (``convolab.strategies.retrieval_index``: BM25, semantic or
+  hybrid, with a multi-hop pass),
   then their neighbours while room is left, quoted in conversation order as one text block at
   the top of the newest turn's user message. Each run of consecutive messages is dated in words
   (``[8 May 2023, 13:56]``), relative dates resolved against the day they were said ("yesterday
@@ -87,9 +88,9 @@ class Retrieval(RetrievalBase):
     """A cache-aware recent window plus excerpts of the older messages most relevant to the
     new one, quoted at the top of it (see the module docstring).
 
-    Knobs: ``budget_tokens`` caps everything billed as input; ``excerpt_share`` of the budget
-    at most goes to excerpts (the window gets the rest); ``headroom`` is how far the window
-    moves when it must (a share of its budget); ``resolve_dates`` adds resolved dates after
+    Knobs: ``budget_tokens`` caps everything billed as input; the window gets at most
+    ``1 - excerpt_share`` of the budget and the excerpts what it leaves; ``headroom`` is how
+    far the window moves when it must (a share of its budget); ``resolve_dates`` adds resolved dates after
     relative phrases; ``date_headers=False`` quotes runs without their dates. Ranking:
     ``ranker`` (``"bm25"``, ``"semantic"``, ``"hybrid"``), ``embedder`` (default WordLlama, for
     the last two), ``semantic_weight`` (hybrid), ``k1``/``b`` (BM25), ``max_hits``,
@@ -160,7 +161,7 @@ class Retrieval(RetrievalBase):
         notes = ""
         if self.retrieve_on == "every message" or asks(self.query_text(conversation.messages, starts)):
             ri, hits = self.rank(conversation, starts, limit)
-            left = min(available - w.tokens, int(available * self.excerpt_share))
+            left = available - w.tokens  # the window took at most 1 - excerpt_share: the rest
             notes = self.notes(conversation, left)
             if notes:
                 left -= self.counter.count_message({"role": "user", "content": notes}, model=model)
