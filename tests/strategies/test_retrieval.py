@@ -26,7 +26,8 @@ from convolab import ContextOverflow, Conversation, DuckDBStore
 from convolab.embeddings import HashingEmbedder
 from convolab.errors import ConfigurationError
 from convolab.sim import ManualClock, Simulator
-from convolab.strategies import Retrieval, SlidingWindow, Strategy
+from convolab.strategies import MemoryRetrieval, Retrieval, SlidingWindow, Strategy
+from convolab.strategies.memory_retrieval import MEMORY_INTRO
 from convolab.strategies.registry import make_strategy
 
 # -- the contract ------------------------------------------------------------------------------
@@ -86,12 +87,19 @@ def test_quoted_excerpts_resolve_relative_dates_against_the_day_said():
 @settings(deadline=None)
 @given(turns=st.lists(_turn, min_size=0, max_size=35), opener=st.booleans(),
        question=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3), tool_loop=st.booleans(),
-       budget=st.integers(300, 3000), share=st.sampled_from([0.2, 0.4, 0.7]), neighbours=st.integers(0, 2))
+       budget=st.integers(300, 3000), share=st.sampled_from([0.2, 0.4, 0.7]), neighbours=st.integers(0, 2),
+       memory=st.booleans(), ranker=st.sampled_from(["bm25", "hybrid"]))
 def test_quoted_keeps_the_budget_and_tool_pairs_and_is_accepted(turns, opener, question, tool_loop, budget, share,
-                                                                 neighbours):
+                                                                 neighbours, memory, ranker):
     sim = Simulator(clock=ManualClock())
     conv = random_conversation(turns, opener=opener, question=question, tool_loop=tool_loop)
-    s = Retrieval(budget_tokens=budget, excerpt_share=share, neighbours=neighbours)
+    if memory:  # MemoryRetrieval, its memory filled as an extraction would: the same rules
+        s = MemoryRetrieval(budget_tokens=budget, excerpt_share=share, neighbours=neighbours, ranker=ranker,
+                            embedder=HashingEmbedder())
+        s.memory.merge({"activities": [f"Ada: {w} with {v}" for w in WORDS for v in WORDS[:3]]}, [])
+    else:
+        s = Retrieval(budget_tokens=budget, excerpt_share=share, neighbours=neighbours, ranker=ranker,
+                      embedder=HashingEmbedder())
     try:
         p = s.build(conv)
     except ContextOverflow as e:
@@ -102,8 +110,8 @@ def test_quoted_keeps_the_budget_and_tool_pairs_and_is_accepted(turns, opener, q
     assert uses == results
     p.create(sim.client())  # tool results still lead their message; one breakpoint at most per message
     quoted = [m for m in p.messages if isinstance(m["content"], list) and m["content"]
-              and str(m["content"][0].get("text", "")).startswith("[Excerpts")]
-    assert len(quoted) == (1 if s.last_retrieved else 0)
+              and str(m["content"][0].get("text", "")).startswith(("[Excerpts", MEMORY_INTRO))]
+    assert len(quoted) <= 1 and (quoted or not s.last_retrieved)
     if quoted:  # the message that opened the newest turn, not a tool result
         assert all(b["type"] != "tool_result" for b in quoted[0]["content"])
     assert "cache_control" not in p.request
