@@ -42,7 +42,7 @@ EXERCISES = {
     3: Exercise(3, "Pick and configure a strategy that still answers 'What is my locker code?' at the end of "
                    "`long_conversation()` with at most 1,000 input tokens per request.",
                 "The fact is in turn 1 and the window cannot reach it: keep a summary, a memory, or retrieve it.",
-                "from convolab.strategies import Retrieval\nanswer = Retrieval(budget_tokens=1000, keep_recent_turns=2)"),
+                "from convolab.strategies import Retrieval\nanswer = Retrieval(budget_tokens=1000)"),
     4: Exercise(4, "What does a Claude Haiku 4.5 response with 12,000 input, 3,000 cache-write, 40,000 cache-read and "
                    "800 output tokens cost, in USD?",
                 "convolab.pricing.cost_usd(model, usage_dict) prices every part, cache writes and reads included.",

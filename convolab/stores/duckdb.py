@@ -58,6 +58,7 @@ from convolab.stores._duckdb_file import (
 )
 from convolab.stores.base import SCHEMA_VERSION_TABLE
 from convolab.stores.migrations import MIGRATIONS
+from convolab.stores.vectors import VectorRows
 
 __all__ = ["COMPACT_MIN_ROWS", "COMPACT_SHARE", "CONFIG", "DuckDBStore", "MigrationDB"]
 
@@ -256,7 +257,7 @@ def _close(con: duckdb.DuckDBPyConnection, shared: _Shared, key: str | None) -> 
             _release(key, shared)
 
 
-class DuckDBStore(SQLStore):
+class DuckDBStore(VectorRows, SQLStore):
     """Conversations, messages, summaries, strategy state and the usage ledger in DuckDB.
 
     ``path`` is a file (created with its folder when missing) or ``":memory:"``;
@@ -268,6 +269,8 @@ class DuckDBStore(SQLStore):
     ...     [m["content"] for m in store.get_recent_messages(cid, user_id="ada")]
     ['Hi!']
     """
+
+    dialect = "duckdb"
 
     def __init__(self, path: str | os.PathLike[str] = ":memory:", *, compact_on_close: bool = True):
         path = os.fspath(path)

@@ -21,6 +21,10 @@ The latest schema, in both backends (JSON columns are TEXT in DuckDB and ``json`
                  confirmed)
     budget_reservations(request_id PK, user_id, conversation_id, message_id, model, amount_usd,
                         created_at, metadata JSON)
+    embedders(name PK, dim, created_at)
+    message_vectors_<dim>(conversation_id, embedder, message_id, passage, content_hash,
+                          vector FLOAT[dim] (REAL[] in PostgreSQL), created_at;
+                          PK (conversation_id, embedder, message_id, passage)); 256 at first
 """
 
 from __future__ import annotations
@@ -390,3 +394,40 @@ def m004_rejected_messages_and_unconfirmed_usage(db: MigrationDB) -> None:
             ALTER TABLE messages ADD COLUMN rejected TEXT;
             ALTER TABLE usage_events ADD COLUMN confirmed BOOLEAN NOT NULL DEFAULT TRUE;
         """)
+
+
+def vector_table_sql(dialect: str, dim: int) -> str:
+    """``message_vectors_<dim>``: one row per passage of a message, by one embedder (see m005).
+    Also used for a dimension first saved later (``convolab.stores.vectors``): keep it as shipped."""
+    if dialect == "postgres":
+        column = f"vector REAL[] NOT NULL CHECK (cardinality(vector) = {dim})"
+        conversation = "conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE"
+    else:
+        column, conversation = f"vector FLOAT[{dim}] NOT NULL", "conversation_id TEXT NOT NULL"
+    return f"""
+            CREATE TABLE IF NOT EXISTS message_vectors_{dim} (
+                {conversation},
+                embedder TEXT NOT NULL,
+                message_id TEXT NOT NULL,
+                passage INTEGER NOT NULL,
+                content_hash TEXT NOT NULL,
+                {column},
+                created_at TIMESTAMPTZ NOT NULL,
+                PRIMARY KEY (conversation_id, embedder, message_id, passage)
+            )"""
+
+
+@MIGRATIONS
+def m005_message_vectors(db: MigrationDB) -> None:
+    """Message vectors for semantic retrieval: ``embedders`` names each embedder and its
+    dimension; ``message_vectors_256`` holds the vectors of the default embedder's size (one
+    table per dimension, so that DuckDB's column is a fixed-size ``FLOAT[256]`` array that
+    ``array_cosine_similarity`` ranks; PostgreSQL keeps a ``REAL[]`` of checked length). A
+    table for another dimension is created by the same statement when first used."""
+    db.execute("""
+            CREATE TABLE embedders (
+                name TEXT PRIMARY KEY,
+                dim INTEGER NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL
+            )""")
+    db.execute(vector_table_sql(db.dialect, 256))

@@ -21,6 +21,7 @@ from convolab.errors import ConfigurationError
 from convolab.stores._common import SQLStore
 from convolab.stores.base import SCHEMA_VERSION_TABLE
 from convolab.stores.migrations import MIGRATIONS
+from convolab.stores.vectors import VectorRows
 
 LOCK_CLASS_BUDGET = 1131176290  # advisory lock keys: (class, hashtext(user_id)) and (class, 0)
 LOCK_CLASS_MIGRATE = 1131176291
@@ -102,7 +103,7 @@ class _Tx:
         self.conn.execute(_pg(sql), list(params))
 
 
-class PostgresStore(SQLStore):
+class PostgresStore(VectorRows, SQLStore):
     """Conversations, messages, summaries, strategy state and the usage ledger in PostgreSQL.
 
     ``dsn`` is a libpq connection string or URI (``postgresql://user:pass@host:5432/db``); the
@@ -110,6 +111,8 @@ class PostgresStore(SQLStore):
     ``connect_kwargs`` go to every ``psycopg.connect`` (e.g. ``{"prepare_threshold": None}``
     behind PgBouncer's transaction pooling).
     """
+
+    dialect = "postgres"
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0,
                  connect_kwargs: dict[str, Any] | None = None):

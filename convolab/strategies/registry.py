@@ -15,14 +15,16 @@ STRATEGIES: dict[str, tuple[str, str, bool]] = {
     "summarizing": ("convolab.strategies.summarizing", "Summarizing", True),
     "memory": ("convolab.strategies.memory", "StructuredMemory", True),
     "retrieval": ("convolab.strategies.retrieval", "Retrieval", True),
+    "retrieval-messages": ("convolab.strategies.retrieval_messages", "MessageRetrieval", True),
+    "memory-retrieval": ("convolab.strategies.memory_retrieval", "MemoryRetrieval", True),
     "compaction": ("convolab.strategies.compaction", "ServerCompaction", False),
 }
 NAMES = tuple(STRATEGIES)
 
 
 def make_strategy(name: str, *, budget_tokens: int | None = 4000, **kwargs: Any) -> Strategy:
-    """A new strategy by its short name (``full``, ``sliding``, ``summarizing``, ``memory``,
-    ``retrieval``, ``compaction``); ``budget_tokens`` goes to the budgeted ones."""
+    """A new strategy by its short name (``convolab.strategies.NAMES``: ``full``, ``sliding``,
+    ``summarizing``, ``memory``, ``retrieval``, ...); ``budget_tokens`` goes to the budgeted ones."""
     try:
         module, cls, budgeted = STRATEGIES[name]
     except KeyError:

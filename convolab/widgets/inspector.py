@@ -18,7 +18,7 @@ SYSTEM_KINDS = (  # how the strategies' extra system blocks open (see convolab/s
     ("[Requirements the user stated", "pins"),
     ("[Conversation memory", "memory"),
 )
-RETRIEVED_HEAD = "[Earlier in the conversation"  # Retrieval(placement="messages")
+RETRIEVED_HEAD = "[Earlier in the conversation"  # MessageRetrieval
 CONTINUED_HEAD = "[Conversation continued"
 RECENT_HEAD = "[Recent conversation"
 LEFT_OUT_SHOWN = 40  # ids listed before "... and N more"

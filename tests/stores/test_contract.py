@@ -51,7 +51,7 @@ def is_utc(dt: datetime) -> bool:
 
 def test_is_a_store_at_the_latest_schema(store):
     assert isinstance(store, Store)
-    assert store.schema_version() == len(MIGRATIONS) >= 4
+    assert store.schema_version() == len(MIGRATIONS) == 5
 
 
 def test_conversation_round_trip(store):

@@ -37,6 +37,9 @@ EXPECTED_COLUMNS = {  # the latest schema, the same in both backends
                      "confirmed"},
     "budget_reservations": {"request_id", "user_id", "conversation_id", "message_id", "model", "amount_usd",
                             "created_at", "metadata"},
+    "embedders": {"name", "dim", "created_at"},
+    "message_vectors_256": {"conversation_id", "embedder", "message_id", "passage", "content_hash", "vector",
+                            "created_at"},
     SCHEMA_VERSION_TABLE: {"name", "applied_at"},
 }
 
@@ -177,7 +180,7 @@ CHECKS = {1: check_v1, 2: check_v2, 3: check_v3}
 
 def test_from_an_empty_database(backend, database):
     with open_store(backend, database) as store:
-        assert store.schema_version() == len(migrations(backend)) >= 4
+        assert store.schema_version() == len(migrations(backend)) == 5
     with raw(backend, database) as db:
         got = schema(db)
         assert {t: {c for c, _, _ in cols} for t, cols in got.items()} == EXPECTED_COLUMNS
@@ -257,4 +260,4 @@ def test_a_failing_migration_changes_nothing(backend, database):
 def test_migrations_read_as_history():
     assert MIGRATIONS.names == [
         "m001_initial", "m002_seq_json_content_strategy_state", "m003_usage_ledger_and_reservations",
-        "m004_rejected_messages_and_unconfirmed_usage"]
+        "m004_rejected_messages_and_unconfirmed_usage", "m005_message_vectors"]

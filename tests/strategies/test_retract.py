@@ -14,7 +14,6 @@ from convolab.history import HistoryIndex
 from convolab.model import Turn, group_turns
 from convolab.sim import ManualClock, Simulator
 from convolab.strategies import NAMES, make_strategy
-from convolab.strategies.retrieval import TurnIndex, tokenize
 from convolab.tokens import CharEstimate
 
 
@@ -73,20 +72,3 @@ def test_history_index_truncate_equals_a_fresh_index():
     assert [idx.tokens(0, k) for k in range(len(conv.messages))] == [fresh.tokens(0, k) for k in range(len(conv.messages))]
     conv.add("user", "one more")
     assert len(idx) == len(conv.messages)  # keeps indexing after a truncate
-
-
-def test_turn_index_truncate_equals_an_index_of_the_first_turns():
-    docs = [tokenize(t) for t in ("my sister lives in Ghent", "we talked about tea and the garden",
-                                  "Ghent has a lovely garden", "the football match was on Sunday",
-                                  "my sister plays football")]
-    cut = TurnIndex()
-    for d in docs:
-        cut.add(d)
-    cut.truncate(3)
-    fresh = TurnIndex()
-    for d in docs[:3]:
-        fresh.add(d)
-    assert cut.postings == fresh.postings and cut.lengths == fresh.lengths and cut.cum == fresh.cum
-    assert cut.score(tokenize("sister football garden")) == fresh.score(tokenize("sister football garden"))
-    cut.add(docs[4])
-    assert cut.score(tokenize("football"))[3][0] > 0

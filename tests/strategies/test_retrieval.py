@@ -1,482 +1,66 @@
-"""Retrieval: recent turns plus BM25-ranked older turns (placement="messages": dated runs of turns sent
-as messages; "quoted", the default: excerpts quoted in the newest message), budget kept, index incremental."""
+"""Retrieval (the default layout): a cache-aware recent window plus excerpts of the older
+messages quoted into the newest one; rankers, passes, budget, tool pairs and cache."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from retrieval_conversations import (
+    MODEL,
+    POLICY,
+    T0,
+    WORDS,
+    _turn,
+    billed,
+    planted,
+    random_conversation,
+    small_talk,
+    tool_ids,
+)
 
-import convolab.strategies.retrieval as retrieval_module
-from convolab import ContextOverflow, Conversation
-from convolab.model import group_turns
-from convolab.sim import ManualClock, SimTokenCounter, Simulator
-from convolab.strategies import SlidingWindow, Strategy
+from convolab import ContextOverflow, Conversation, DuckDBStore
+from convolab.embeddings import HashingEmbedder
+from convolab.errors import ConfigurationError
+from convolab.sim import ManualClock, Simulator
+from convolab.strategies import MemoryRetrieval, Retrieval, SlidingWindow, Strategy
+from convolab.strategies.memory_retrieval import MEMORY_INTRO
 from convolab.strategies.registry import make_strategy
-from convolab.strategies.retrieval import Retrieval, TurnIndex, tokenize, turn_text
-
-MODEL = "claude-sonnet-4-6"
-T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
-TOOLS = [{"name": "lookup", "description": "Look something up", "input_schema": {
-    "type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}]
-TOPICS = ["weather", "tea", "garden", "football", "recipes", "movies", "traffic", "books", "cycling", "music"]
-
-
-def billed(sim: Simulator, payload) -> int:
-    return sim.count({k: v for k, v in payload.request.items() if k != "max_tokens"})
-
-
-def tool_ids(payload) -> tuple[set[str], set[str]]:
-    blocks = [b for m in payload.messages if isinstance(m["content"], list) for b in m["content"]]
-    return ({b["id"] for b in blocks if b["type"] == "tool_use"},
-            {b["tool_use_id"] for b in blocks if b["type"] == "tool_result"})
-
-
-def small_talk(n: int, *, start: int = 0, per_day: int = 20) -> Conversation:
-    """``n`` turns of filler (two topics each), ``per_day`` turns a day from 8 May 2023."""
-    conv = Conversation(system_prompt="You are a friendly assistant.", model=MODEL)
-    for i in range(start, start + n):
-        when = T0 + timedelta(days=i // per_day, minutes=i)
-        a, b = TOPICS[i % len(TOPICS)], TOPICS[(3 * i + 1) % len(TOPICS)]
-        conv.add("user", f"Small talk {i}: we chatted about {a} and {b} for a while.", created_at=when)
-        conv.add("assistant", f"Nice, thanks for sharing item {i}.", created_at=when)
-    return conv
-
-
-def planted(turns: int = 200, at: int = 2) -> Conversation:
-    """Filler with "My sister's name is Ilse." as turn ``at``, and the question about it last."""
-    conv = Conversation(system_prompt="You are a friendly assistant.", model=MODEL)
-    filler = small_talk(turns)
-    for k, turn in enumerate(group_turns(filler.messages)):
-        user, reply = turn.messages
-        text = "My sister's name is Ilse. She lives in Ghent." if k == at else user.text
-        conv.add("user", text, created_at=user.created_at)
-        conv.add("assistant", reply.text, created_at=reply.created_at)
-    conv.add("user", "What is my sister's name?", created_at=T0 + timedelta(days=30))
-    return conv
-
 
 # -- the contract ------------------------------------------------------------------------------
 
-def test_satisfies_the_protocol_and_is_registered():
-    s = Retrieval(placement="messages")
+def test_satisfies_the_protocol_and_is_registered_as_retrieval():
+    s = Retrieval()
     assert isinstance(s, Strategy) and s.name == "retrieval"
-    made = make_strategy("retrieval", budget_tokens=3000, keep_recent_turns=2, neighbours=0)
-    assert isinstance(made, Retrieval) and (made.budget_tokens, made.keep_recent_turns, made.neighbours) == (3000, 2, 0)
-
-
-def test_planted_fact_is_retrieved_and_answered_where_the_sliding_window_forgets_it():
-    sim = Simulator(clock=ManualClock())
-    client = sim.client()
-    conv = planted(200, at=2)
-    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=4)
-    p = s.build(conv)
-    answer = p.create(client).content[0].text
-    assert billed(sim, p) == p.input_tokens <= 1500
-    assert s.last_hits[0].turn == 2 and s.last_hits[0].sent
-    assert {"sister"} <= set(s.last_hits[0].terms)
-    assert s.last_retrieved == [1, 2, 3]  # the hit and its neighbours
-    assert conv.messages[4].id in p.sent and conv.messages[4].id not in p.left_out
-    assert "Ilse" in p.to_json() and "Ilse" in answer
-    assert p.breakdown["retrieved"] > 0
-    assert sum(p.breakdown[k] for k in ("system", "tools", "retrieved", "recent")) == p.input_tokens
-
-    window = SlidingWindow(budget_tokens=1500).build(conv)
-    forgotten = window.create(client).content[0].text
-    assert "Ilse" not in window.to_json() and "Ilse" not in forgotten
-
-
-def test_retrieved_runs_are_dated_and_temporal_questions_get_the_date():
-    sim = Simulator(clock=ManualClock())
-    conv = small_talk(90, per_day=10)  # nine days of small talk
-    fact = conv.messages[2 * 23]  # turn 23, on day 2 (10 May 2023)
-    conv2 = Conversation(system_prompt=conv.system_prompt, model=MODEL)
-    for m in conv.messages:
-        text = "I adopted a puppy named Rex at the shelter." if m is fact else m.text
-        conv2.add(m.role, text, created_at=m.created_at)
-    conv2.add("user", "When did I adopt Rex?", created_at=T0 + timedelta(days=12))
-    s = Retrieval(placement="messages", budget_tokens=1200, keep_recent_turns=3)
-    p = s.build(conv2)
-    assert s.last_retrieved == [22, 23, 24]
-    first = p.messages[0]["content"]
-    assert first == f"[Earlier in the conversation, 2023-05-10 14:18 UTC] {conv.messages[44].text}"  # turn 22
-    recent = [m["content"] for m in p.messages if m["role"] == "user" and "[Recent conversation, " in m["content"]]
-    assert len(recent) == 1 and recent[0].startswith("[Recent conversation, 2023-05-16 ")  # turn 88, day 8
-    assert "Rex" in p.to_json()
-    answer = p.create(sim.client()).content[0].text
-    assert "Rex" in answer and "10 May 2023" in answer
-    assert "puppy" not in SlidingWindow(budget_tokens=1200).build(conv2).to_json()
-
-
-def test_a_change_of_day_inside_a_run_gets_its_own_header():
-    conv = small_talk(40, per_day=10)
-    conv.add("user", "Tell me about Small talk 9 again?")  # turn 9 is the last of day 0
-    s = Retrieval(placement="messages", budget_tokens=2000, keep_recent_turns=2, max_hits=1)
-    p = s.build(conv)
-    assert s.last_retrieved == [8, 9, 10]
-    texts = [m["content"] for m in p.messages if m["role"] == "user"]
-    assert texts[0].startswith("[Earlier in the conversation, 2023-05-08 ")
-    assert texts[2].startswith("[Conversation continued, 2023-05-09 ")  # turn 10 is on the next day
-
-
-def test_a_message_that_opens_with_its_own_date_keeps_it():
-    """LoCoMo-style text carries its session date: a header in front would hide it (and the speaker)."""
-    sim = Simulator(clock=ManualClock())
-    conv = small_talk(60)
-    conv.add("user", "[8 May, 2023 1:56 pm] Caroline: I went to the LGBTQ support group yesterday.")
-    conv.add("assistant", "Melanie: That sounds wonderful!")
-    conv.extend(small_talk(60, start=61).messages)
-    conv.add("user", "When did Caroline go to the LGBTQ support group?")
-    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=2)
-    p = s.build(conv)
-    assert s.last_hits[0].turn == 60 and 60 in s.last_retrieved
-    user_texts = [m["content"] for m in p.messages if m["role"] == "user"]
-    assert "[8 May, 2023 1:56 pm] Caroline: I went to the LGBTQ support group yesterday." in user_texts
-    assert user_texts[0].startswith("[Earlier in the conversation, ")  # the neighbour before still gets one
-    assert "7 May 2023" in p.create(sim.client()).content[0].text  # "yesterday", from the message's own date
-
-
-def test_without_matches_it_is_a_budgeted_sliding_window_and_has_no_headers():
-    conv = small_talk(80)
-    conv.add("user", "Anything new about quantum chromodynamics?")
-    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=4)
-    p = s.build(conv)
-    assert s.last_hits == [] and s.last_retrieved == [] and p.breakdown["retrieved"] == 0
-    assert p.messages == SlidingWindow(max_turns=4, budget_tokens=1500).build(conv).messages
-    off = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=4, date_headers=False)
-    conv.add("assistant", "No.")
-    conv.add("user", "What did we say about cycling and music?")
-    q = off.build(conv)
-    assert off.last_retrieved and "[Earlier in the conversation" not in q.to_json() and "[Recent" not in q.to_json()
-
-
-def test_a_fact_in_a_tool_result_comes_with_its_tool_call():
-    sim = Simulator(clock=ManualClock())
-    conv = small_talk(30)
-    conv.tools = TOOLS
-    conv.add("user", "Can you check our storage location?")
-    conv.add("assistant", [{"type": "text", "text": "Let me check."},
-                           {"type": "tool_use", "id": "toolu_wh", "name": "lookup", "input": {"q": "storage"}}])
-    conv.add("user", [{"type": "tool_result", "tool_use_id": "toolu_wh", "content": "The warehouse code is K77."}])
-    conv.add("assistant", "Done.")
-    more = small_talk(30, start=31)
-    conv.extend(more.messages)
-    conv.add("user", "What was the warehouse code?")
-    s = Retrieval(placement="messages", budget_tokens=2500, keep_recent_turns=3)
-    p = s.build(conv)
-    assert s.last_hits[0].turn == 30 and 30 in s.last_retrieved
-    uses, results = tool_ids(p)
-    assert uses == results == {"toolu_wh"}
-    assert billed(sim, p) <= p.input_tokens <= 2500
-    assert "K77" in p.create(sim.client()).content[0].text
-
-
-def test_overflow_when_the_newest_turn_alone_exceeds_the_budget():
-    conv = small_talk(5)
-    conv.add("user", "hello " * 400)
-    with pytest.raises(ContextOverflow) as info:
-        Retrieval(placement="messages", budget_tokens=300).build(conv)
-    assert info.value.over_by > 0 and info.value.available == 300
-    assert "retrieval" in str(info.value)
-
-
-def test_state_round_trip_rebuilds_the_same_request():
-    conv = planted(120, at=5)
-    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=3, neighbours=2)
-    first = s.build(conv)
-    state = json.loads(json.dumps(s.state()))  # JSON-able
-    assert state["strategy"] == "retrieval" and state["neighbours"] == 2 and state["last_retrieved"]
-    t = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=3, neighbours=2)
-    t.load_state(state)
-    assert t.last_hits == s.last_hits and t.last_retrieved == s.last_retrieved and t.last_query == s.last_query
-    assert t.build(conv).request == first.request == s.build(conv).request
-    assert t.state() == state
-    with pytest.raises(ValueError, match="belongs to strategy"):
-        t.load_state({"strategy": "sliding"})
-
-
-def test_build_never_mutates_the_conversation():
-    conv = planted(50, at=3)
-    before = [(m.id, m.role, repr(m.content), m.created_at) for m in conv]
-    Retrieval(placement="messages", budget_tokens=900, keep_recent_turns=2).build(conv)
-    assert [(m.id, m.role, repr(m.content), m.created_at) for m in conv] == before
-
-
-def test_unanswered_user_messages_stay_in_the_recent_window():
-    """A crash left a user message without a reply: it is sent again with the new one."""
-    sim = Simulator(clock=ManualClock())
-    conv = small_talk(40)
-    lost = conv.add("user", "My locker code is 4417.")
-    conv.add("user", "Did you get that?")
-    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=1)
-    p = s.build(conv)
-    assert lost.id in p.sent and "4417" in p.messages[-1]["content"]
-    assert "4417" in s.last_query
-    p.create(sim.client())
-
-
-def test_a_first_turn_opened_by_the_assistant_is_never_a_run_start():
-    sim = Simulator(clock=ManualClock())
-    conv = Conversation(system_prompt="Be brief.", model=MODEL)
-    conv.add("assistant", "Welcome! Ask me anything about Porto.")
-    conv.extend(small_talk(40).messages)
-    conv.add("user", "What about Porto?")
-    s = Retrieval(placement="messages", budget_tokens=1500, keep_recent_turns=2)
-    p = s.build(conv)
-    assert all(h.turn != 0 for h in s.last_hits) and 0 not in s.last_retrieved
-    assert p.messages[0]["role"] == "user"
-    p.create(sim.client())
-
-
-def test_forget_after_a_message_is_taken_back():
-    conv = planted(30, at=1)
-    s = Retrieval(placement="messages", budget_tokens=1200, keep_recent_turns=2)
-    s.build(conv)
-    conv.discard_last(conv.messages[-1])
-    s.forget(conv)
-    conv.add("user", "Where does my sister live?")
-    p = s.build(conv)
-    assert "Ghent" in p.to_json()
-    assert len(s.turn_index(conv)) == len(group_turns(conv.messages)) - 1
+    made = make_strategy("retrieval", budget_tokens=3000, excerpt_share=0.5, ranker="bm25")
+    assert isinstance(made, Retrieval) and (made.budget_tokens, made.excerpt_share, made.ranker) == (3000, 0.5, "bm25")
 
 
 def test_rejects_nonsense_settings():
-    for bad in ({"keep_recent_turns": 0}, {"neighbours": -1}, {"max_hits": -1}, {"b": 1.5}, {"k1": -1},
-                {"placement": "sideways"}, {"excerpt_share": 1.0}, {"excerpt_share": 0}, {"headroom": 1}):
-        with pytest.raises(ValueError):
+    for bad in ({"excerpt_share": 1.0}, {"excerpt_share": 0}, {"headroom": 1}, {"neighbours": -1},
+                {"ranker": "sideways"}, {"b": 1.5}, {"keep_recent_turns": 2}):
+        with pytest.raises((ConfigurationError, TypeError)):
             Retrieval(**bad)
 
 
-# -- the index -----------------------------------------------------------------------------------
-
-def test_tokenizer_is_lexical_with_stopwords_stemming_and_numbers():
-    assert tokenize("What is my sister's name?") == ["sister", "nam"]
-    assert tokenize("Our budget is 4,200 euros, due 2023-05-08 at 13:56.") == [
-        "budget", "4200", "euro", "due", "2023", "05", "08", "13:56"]
-    assert tokenize("Running, moved, moving; cities and boxes") == ["run", "mov", "mov", "city", "box"]
-    assert tokenize("Müller's café won't open") == ["müller", "café", "open"]
-
-
-def test_bm25_scores_match_the_formula_and_respect_the_limit():
-    ti = TurnIndex()
-    docs = [["tea", "garden"], ["tea", "tea", "football"], ["garden"], ["sister", "ilse", "tea"]]
-    for d in docs:
-        ti.add(d)
-    k1, b = 1.2, 0.75
-    n, avgdl = 3, (2 + 3 + 1) / 3
-    df = 2  # "tea" in turns 0 and 1 among the first three
-    idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-    got = ti.score(["tea"], limit=3, k1=k1, b=b)
-    assert set(got) == {0, 1}  # turn 3 is past the limit: not scored, not counted
-    expected = idf * 2 * (k1 + 1) / (2 + k1 * (1 - b + b * 3 / avgdl))
-    assert got[1][0] == pytest.approx(expected) and got[1][1] == ("tea",)
-    assert ti.score(["nothing"]) == {} and ti.score(["tea"], limit=0) == {}
-
-
-_VOCAB = ["a1", "a2", "b1", "b2", "b3", "c1", "c2", "c3", "c4", "c5"]  # skewed below: a* common, c* rare
-_doc = st.lists(st.sampled_from(_VOCAB[:2] * 6 + _VOCAB[2:5] * 2 + _VOCAB[5:]), min_size=0, max_size=12)
-
-
-@settings(deadline=None)
-@given(docs=st.lists(_doc, min_size=1, max_size=60), query=st.lists(st.sampled_from(_VOCAB), min_size=1, max_size=5),
-       top=st.integers(1, 10), limit=st.integers(0, 60), skip_first=st.booleans())
-def test_top_k_pruning_returns_the_exhaustive_top_k(docs, query, top, limit, skip_first):
-    ti = TurnIndex()
-    for i, d in enumerate(docs):
-        ti.add(d, retrievable=not (skip_first and i == 0))
-    full = ti.score(query, limit=limit)
-    pruned = ti.score(query, limit=limit, top=top)
-    assert all(pruned[t] == full[t] for t in pruned)  # same scores, bit for bit, and matched terms
-
-    def order(scores):
-        return sorted(scores, key=lambda t: (-scores[t][0], -t))[:top]
-
-    assert order(pruned) == order(full)
-    assert all(t < limit and (t or not skip_first) for t in full)
-
-
-def test_a_build_indexes_only_the_new_turn_and_counts_only_what_it_sends(monkeypatch):
-    class Counting(SimTokenCounter):
-        calls = 0
-
-        def count_message(self, message, *, model):
-            Counting.calls += 1
-            return super().count_message(message, model=model)
-
-    tokenized = []
-    real = retrieval_module.tokenize
-    monkeypatch.setattr(retrieval_module, "tokenize", lambda text: tokenized.append(text) or real(text))
-    conv = small_talk(5000)
-    conv.add("user", "What about cycling?")
-    s = Retrieval(placement="messages", budget_tokens=3000, keep_recent_turns=3, counter=Counting())
-    s.build(conv)  # indexes 5,000 turns once
-    assert len(tokenized) == 5000 + 1  # every older turn, and the query
-    conv.add("assistant", "Cycling is fun.")
-    conv.add("user", "And what about tea?")
-    tokenized.clear()
-    Counting.calls = 0
-    p = s.build(conv)
-    assert len(tokenized) == 2  # the turn that became final, and the query
-    assert len(s.turn_index(conv)) == 5001
-    assert Counting.calls <= 3 * len(p.sent) + 10  # headers and the exact check, never the history
-
-
-# -- properties over random conversations -------------------------------------------------------------
-
-WORDS = ["garden", "tea", "Ilse", "Porto", "budget", "4200", "football", "piano", "Rex", "deadline", "Ghent", "invoice"]
-_turn = st.fixed_dictionaries({
-    "words": st.lists(st.sampled_from(WORDS), min_size=1, max_size=6),
-    "tool": st.booleans(),
-    "reply": st.sampled_from(["text", "text", "text", "none"]),
-    "day": st.integers(0, 3),
-})
-
-
-def random_conversation(turns: list[dict], *, opener: bool, question: list[str], tool_loop: bool) -> Conversation:
-    conv = Conversation(system_prompt="You are helpful.", model=MODEL,
-                        tools=TOOLS if (any(t["tool"] for t in turns) or tool_loop) else None)
-    if opener:
-        conv.add("assistant", "Hello! What shall we talk about today?", created_at=T0)
-    day = 0
-    for k, t in enumerate(turns):
-        day += t["day"]
-        when = T0 + timedelta(days=day, minutes=k)
-        conv.add("user", f"Turn {k}: " + " ".join(t["words"]) + ".", created_at=when)
-        if t["tool"]:
-            conv.add("assistant", [{"type": "text", "text": "Let me check."},
-                                   {"type": "tool_use", "id": f"toolu_{k}", "name": "lookup", "input": {"q": t["words"][0]}}],
-                     created_at=when)
-            conv.add("user", [{"type": "tool_result", "tool_use_id": f"toolu_{k}",
-                               "content": f"Result {k}: {' '.join(reversed(t['words']))}."}], created_at=when)
-        if t["reply"] == "text":
-            conv.add("assistant", f"Answer {k} about {t['words'][-1]}.", created_at=when)
-    conv.add("user", "What about " + " and ".join(question) + "?", created_at=T0 + timedelta(days=day + 1))
-    if tool_loop:
-        conv.add("assistant", [{"type": "tool_use", "id": "toolu_last", "name": "lookup", "input": {"q": question[0]}}])
-        conv.add("user", [{"type": "tool_result", "tool_use_id": "toolu_last", "content": "Nothing more."}])
-    return conv
-
-
-@settings(deadline=None)
-@given(turns=st.lists(_turn, min_size=0, max_size=35), opener=st.booleans(),
-       question=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3), tool_loop=st.booleans(),
-       budget=st.integers(300, 3000), keep=st.integers(1, 4), neighbours=st.integers(0, 2))
-def test_budget_kept_tool_pairs_whole_runs_dated_and_payload_accepted(turns, opener, question, tool_loop, budget, keep,
-                                                                      neighbours):
-    sim = Simulator(clock=ManualClock())
-    conv = random_conversation(turns, opener=opener, question=question, tool_loop=tool_loop)
-    s = Retrieval(placement="messages", budget_tokens=budget, keep_recent_turns=keep, neighbours=neighbours)
-    try:
-        p = s.build(conv)
-    except ContextOverflow as e:
-        assert e.needed > budget
-        return
-    assert billed(sim, p) <= p.input_tokens <= budget
-    uses, results = tool_ids(p)
-    assert uses == results
-    assert p.messages[0]["role"] == "user"
-    p.create(sim.client())  # the strict simulator accepts it
-
-    text = p.to_json(indent=None)
-    aside = {json.dumps(a.message, sort_keys=True) for a in p.repair.set_aside}  # an opener, as for any window
-    for m in conv.messages:  # nothing sent was lost in repair's merges
-        if m.id in p.sent and m.text.strip() and json.dumps(m.to_api(), sort_keys=True) not in aside:
-            assert json.dumps(m.text, ensure_ascii=False)[1:-1] in text
-    starts = [t.start for t in group_turns(conv.messages)] + [len(conv.messages)]
-    chosen = set(s.last_retrieved)
-    for t in chosen:  # whole turns, each run dated
-        assert all(m.id in p.sent for m in conv.messages[starts[t]:starts[t + 1]])
-        if t - 1 not in chosen:
-            when = conv.messages[starts[t]].created_at.strftime("%Y-%m-%d %H:%M")
-            assert f"[Earlier in the conversation, {when} UTC]" in text
-    assert p.breakdown["retrieved"] > 0 if chosen else p.breakdown["retrieved"] == 0
-    assert {h.turn for h in s.last_hits if h.sent} <= chosen
-
-
-@settings(deadline=None)
-@given(turns=st.lists(_turn, min_size=1, max_size=30), builds=st.lists(st.booleans(), min_size=30, max_size=30),
-       question=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3), budget=st.integers(400, 2500))
-def test_incremental_index_equals_one_built_from_scratch(turns, builds, question, budget):
-    full = random_conversation(turns, opener=False, question=question, tool_loop=False)
-    conv = Conversation(session_id=full.session_id, system_prompt=full.system_prompt, model=MODEL, tools=full.tools)
-    grown = Retrieval(placement="messages", budget_tokens=budget, keep_recent_turns=2)
-    for i, m in enumerate(full.messages):  # grow message by message, building at random points
-        conv.add(m.role, m.content, id=m.id, created_at=m.created_at)
-        if builds[i % len(builds)] and m.role == "user":
-            with contextlib.suppress(ContextOverflow):
-                grown.build(conv)
-    fresh = Retrieval(placement="messages", budget_tokens=budget, keep_recent_turns=2)
-    a, b = grown.turn_index(conv), fresh.turn_index(conv)
-    scratch = TurnIndex()
-    for turn in group_turns(conv.messages)[:-1]:
-        scratch.add(tokenize(turn_text(turn.messages)))
-    for ti in (a, b):
-        assert ti.postings == scratch.postings and ti.lengths == scratch.lengths and ti.cum == scratch.cum
-    try:
-        expected = fresh.build(conv).request
-    except ContextOverflow:
-        return
-    assert grown.build(conv).request == expected
-    assert grown.last_hits == fresh.last_hits
-
-
-# -- cache ------------------------------------------------------------------------------------------
-
-POLICY = "Policy. " + " ".join(f"Rule {i} applies to every reply." for i in range(300))
-
-
-def test_cache_expectations_are_honest_and_the_system_prefix_is_read(chat):
-    sim = Simulator(clock=ManualClock())
-    conv = Conversation(system_prompt=POLICY, model=MODEL)
-    conv.add("user", "My sister's name is Ilse.")
-    conv.add("assistant", "Noted.")
-    s = Retrieval(placement="messages", budget_tokens=4000, keep_recent_turns=3, cache_messages=True)
-    questions = ["How is the garden?", "And the tea?", "Any football news?", "What is my sister's name?",
-                 "What about the garden again?", "Where does Ilse live?", "Tea or football?"]
-    results = chat(s, conv, sim, questions)
-    for k, (p, r) in enumerate(results):
-        assert r.usage.cache_read_input_tokens >= p.cache.expected_read  # never promises a read that won't happen
-        assert r.usage.input_tokens + r.usage.cache_read_input_tokens + r.usage.cache_creation_input_tokens \
-            == p.input_tokens
-        if k:
-            assert p.cache.expected_read >= p.cache.stable_prefix_tokens >= 1024
-    p, r = results[1]  # nothing older than the window yet: the whole previous prompt is read
-    assert p.cache.expected_read == results[0][0].input_tokens == r.usage.cache_read_input_tokens
-    p, r = results[3]
-    assert p.breakdown["retrieved"] > 0 and "Ilse" in r.content[0].text
-
-
-def test_cache_messages_off_keeps_only_the_system_breakpoint(chat):
-    sim = Simulator(clock=ManualClock())
-    conv = Conversation(system_prompt=POLICY, model=MODEL)
-    s = Retrieval(placement="messages", budget_tokens=4000, keep_recent_turns=2, cache_messages=False)
-    results = chat(s, conv, sim, ["How is the garden?", "And the tea?", "What about the garden?", "More tea?"])
-    for k, (p, r) in enumerate(results):
-        assert "cache_control" not in p.request and "cache_control" in p.request["system"][-1]
-        assert p.cache.breakpoints == ["system"]
-        assert r.usage.cache_creation_input_tokens == p.cache.expected_write
-        assert r.usage.cache_read_input_tokens == p.cache.expected_read == (p.cache.stable_prefix_tokens if k else 0)
-
-
-# -- placement="quoted" (the default): a cache-aware window, excerpts in the newest message -----
+# -- excerpts quoted into the newest message -------------------------------------------------
 
 def test_quoted_is_the_default_and_puts_the_fact_in_the_newest_message_only():
     sim = Simulator(clock=ManualClock())
     conv = planted(200, at=2)
     s = Retrieval(budget_tokens=1500)
-    assert s.placement == "quoted"
     p = s.build(conv, client=sim.client())
     *older, last = p.messages
     assert "Ilse" not in json.dumps(older) and "Ilse" in last["content"][0]["text"]
     assert last["content"][-1]["text"] == "What is my sister's name?"  # the message itself, unchanged, last
     assert last["content"][0]["text"].startswith("[Excerpts from earlier in our conversation")
     said = conv.messages[4].created_at  # turn 2, the planted fact
-    assert f"[{said.day} May 2023, {said:%H:%M}]\nMy sister's name is Ilse." in last["content"][0]["text"]
+    run = next(r for r in last["content"][0]["text"].split("\n\n") if "My sister's name is Ilse." in r)
+    assert run.startswith(f"[{said.day} May 2023, ")  # the run holding it is dated on its day
+    assert "\nMy sister's name is Ilse." in run  # one message a line, as it was written
     assert s.last_retrieved and s.last_hits[0].sent
     assert billed(sim, p) <= p.input_tokens <= 1500
     assert p.breakdown["retrieved"] > 0
@@ -503,12 +87,19 @@ def test_quoted_excerpts_resolve_relative_dates_against_the_day_said():
 @settings(deadline=None)
 @given(turns=st.lists(_turn, min_size=0, max_size=35), opener=st.booleans(),
        question=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3), tool_loop=st.booleans(),
-       budget=st.integers(300, 3000), share=st.sampled_from([0.2, 0.4, 0.7]), neighbours=st.integers(0, 2))
+       budget=st.integers(300, 3000), share=st.sampled_from([0.2, 0.4, 0.7]), neighbours=st.integers(0, 2),
+       memory=st.booleans(), ranker=st.sampled_from(["bm25", "hybrid"]))
 def test_quoted_keeps_the_budget_and_tool_pairs_and_is_accepted(turns, opener, question, tool_loop, budget, share,
-                                                                 neighbours):
+                                                                 neighbours, memory, ranker):
     sim = Simulator(clock=ManualClock())
     conv = random_conversation(turns, opener=opener, question=question, tool_loop=tool_loop)
-    s = Retrieval(budget_tokens=budget, excerpt_share=share, neighbours=neighbours)
+    if memory:  # MemoryRetrieval, its memory filled as an extraction would: the same rules
+        s = MemoryRetrieval(budget_tokens=budget, excerpt_share=share, neighbours=neighbours, ranker=ranker,
+                            embedder=HashingEmbedder())
+        s.memory.merge({"activities": [f"Ada: {w} with {v}" for w in WORDS for v in WORDS[:3]]}, [])
+    else:
+        s = Retrieval(budget_tokens=budget, excerpt_share=share, neighbours=neighbours, ranker=ranker,
+                      embedder=HashingEmbedder())
     try:
         p = s.build(conv)
     except ContextOverflow as e:
@@ -519,14 +110,13 @@ def test_quoted_keeps_the_budget_and_tool_pairs_and_is_accepted(turns, opener, q
     assert uses == results
     p.create(sim.client())  # tool results still lead their message; one breakpoint at most per message
     quoted = [m for m in p.messages if isinstance(m["content"], list) and m["content"]
-              and str(m["content"][0].get("text", "")).startswith("[Excerpts")]
-    assert len(quoted) == (1 if s.last_retrieved else 0)
+              and str(m["content"][0].get("text", "")).startswith(("[Excerpts", MEMORY_INTRO))]
+    assert len(quoted) <= 1 and (quoted or not s.last_retrieved)
     if quoted:  # the message that opened the newest turn, not a tool result
         assert all(b["type"] != "tool_result" for b in quoted[0]["content"])
     assert "cache_control" not in p.request
-    for t in s.last_retrieved:  # only turns older than the window are quoted
-        first = conv.messages[[x.start for x in group_turns(conv.messages)][t]]
-        assert first.id not in p.sent
+    for u in s.last_retrieved:  # only messages older than the window are quoted (a unit: a message and the one before)
+        assert all(m.id not in p.sent for m in conv.messages[max(u - 1, 0):u + 1])
 
 
 def test_quoted_cache_reads_the_window_and_expectations_are_honest(chat):
@@ -548,3 +138,103 @@ def test_quoted_cache_reads_the_window_and_expectations_are_honest(chat):
             assert p.cache.expected_read > p.cache.stable_prefix_tokens  # the window is read, not only the system
     assert results[3][0].breakdown["retrieved"] == 0  # Ilse is still in the window
 
+
+
+# -- rankers, passes and vectors -----------------------------------------------------------------
+
+class CountingEmbedder(HashingEmbedder):
+    """A hashing embedder that counts the texts it embeds."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed(self, texts):
+        self.texts.extend(texts)
+        return super().embed(texts)
+
+
+def with_fact(fact: str, question: str, turns: int = 120, at: int = 10) -> Conversation:
+    conv = small_talk(turns)
+    conv.messages[2 * at].content = fact  # before anything is indexed: the fact replaces a filler line
+    conv.add("user", question, created_at=T0 + timedelta(days=30))
+    return conv
+
+
+def test_semantic_and_hybrid_find_a_fact_in_other_words_where_bm25_finds_nothing():
+    conv = with_fact("I adopted a kitten last week, a tiny grey one.", "Which pet did I get recently?")
+    found = {}
+    for ranker in ("bm25", "semantic", "hybrid"):
+        s = Retrieval(budget_tokens=1500, ranker=ranker)
+        p = s.build(conv)
+        found[ranker] = "kitten" in json.dumps(p.messages[-1])
+    assert found == {"bm25": False, "semantic": True, "hybrid": True}
+
+
+def test_the_multi_hop_pass_follows_a_name_from_the_first_hits():
+    conv = small_talk(150)
+    conv.messages[40].content = "My best friend Ilse moved to Ghent in March."
+    conv.messages[200].content = "Ilse just started a pottery class."  # shares no word with the question
+    conv.add("user", "Where did my best friend move to, and what is she up to now?", created_at=T0 + timedelta(days=30))
+    one = Retrieval(budget_tokens=2500, ranker="bm25", multi_hop=False)
+    two = Retrieval(budget_tokens=2500, ranker="bm25", multi_hop=True)
+    one.build(conv)
+    p = two.build(conv)
+    assert 200 not in {h.unit for h in one.last_hits}
+    second = [h for h in two.last_hits if h.hop == 2]
+    assert 200 in {h.unit for h in second} and "pottery" in p.messages[-1]["content"][0]["text"]
+    assert all(h.hop == 1 for h in two.last_hits[:len(one.last_hits)])  # the first pass comes first, unchanged
+
+
+def test_a_follow_up_is_read_with_the_previous_question():
+    conv = with_fact("My sister Lena lives in Porto and works as a nurse.", "Where does my sister live?")
+    conv.add("assistant", "In Porto.")
+    conv.add("user", "And what does she do?")
+    plain = Retrieval(budget_tokens=1500, ranker="bm25", rewrite_followups=False)
+    plain.build(conv)
+    s = Retrieval(budget_tokens=1500, ranker="bm25")
+    p = s.build(conv)
+    assert "sister" not in plain.last_query and {"sister", "liv"} <= set(s.last_query)
+    assert "nurse" in p.messages[-1]["content"][0]["text"]
+
+
+def test_neighbours_bring_the_message_after_a_hit():
+    conv = small_talk(100)
+    conv.messages[60].content = "What did the vet say about Rex?"
+    conv.messages[61].content = "Everything is fine, he just needs a lighter diet."
+    conv.add("user", "What did the vet say about Rex?", created_at=T0 + timedelta(days=30))
+    quoted = {}
+    for n in (0, 1):
+        s = Retrieval(budget_tokens=2500, ranker="bm25", neighbours=n, max_hits=1)
+        quoted[n] = s.build(conv).messages[-1]["content"][0]["text"]
+    assert "lighter diet" not in quoted[0] and "lighter diet" in quoted[1]
+
+
+def test_a_message_that_asks_nothing_gets_no_excerpts_unless_asked_to():
+    conv = with_fact("My sister Lena lives in Porto.", "My sister Lena called from Porto today.")
+    assert Retrieval(budget_tokens=1500).build(conv).breakdown["retrieved"] == 0
+    assert Retrieval(budget_tokens=1500, retrieve_on="every message").build(conv).breakdown["retrieved"] > 0
+
+
+def test_vectors_are_computed_once_and_survive_a_store_round_trip(chat):
+    store = DuckDBStore()
+    cid = store.create_conversation("ada", "You are a friendly assistant.")
+    sim = Simulator(clock=ManualClock())
+    conv = small_talk(60)
+    conv.session_id = cid
+    for m in conv.messages:
+        store.append_message(cid, m.role, m.content, user_id="ada", message_id=m.id, created_at=m.created_at)
+    first = CountingEmbedder()
+    s = Retrieval(budget_tokens=1500, ranker="hybrid", embedder=first, vectors=store.vector_store(user_id="ada"))
+    chat(s, conv, sim, ["What did we say about tea?"])
+    embedded = len(first.texts)
+    assert embedded >= 120 and len(store.load_vectors(cid, first.name, user_id="ada")) == 120  # saved on observe
+    again = CountingEmbedder()
+    t = Retrieval(budget_tokens=1500, ranker="hybrid", embedder=again, vectors=store.vector_store(user_id="ada"))
+    conv.add("user", "And what about the garden?")
+    t.build(conv)
+    assert again.texts[-1] == "What did we say about tea?\nAnd what about the garden?"  # the query, a follow-up
+    assert not set(again.texts) & {m.text for m in conv.messages[:120]}  # the stored messages were not embedded again
+    before = len(first.texts)
+    s.build(conv)
+    assert first.texts[before:] == again.texts  # the new exchange and the query: each message once

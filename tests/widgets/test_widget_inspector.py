@@ -7,7 +7,14 @@ import re
 
 import convolab
 from convolab.sim import SimTokenCounter
-from convolab.strategies import FullHistory, Retrieval, SlidingWindow, StructuredMemory, Summarizing
+from convolab.strategies import (
+    FullHistory,
+    MessageRetrieval,
+    Retrieval,
+    SlidingWindow,
+    StructuredMemory,
+    Summarizing,
+)
 from convolab.widgets import PayloadInspector
 from convolab.widgets._static import json_from_html, json_spans
 
@@ -76,9 +83,9 @@ def test_memory_block_is_highlighted(make_session):
 
 
 def test_retrieved_messages_are_marked(make_session):
-    # placement="messages": retrieved turns travel as messages under "[Earlier in the conversation"
-    # headers, which the inspector marks (the default, "quoted", puts excerpts in the newest message)
-    session = make_session(Retrieval(budget_tokens=4000, keep_recent_turns=1, placement="messages"))
+    # MessageRetrieval: retrieved turns travel as messages under "[Earlier in the conversation"
+    # headers, which the inspector marks (Retrieval puts excerpts in the newest message)
+    session = make_session(MessageRetrieval(budget_tokens=4000, keep_recent_turns=1))
     session.send("My passport number is X123 and it expires in March.")
     for i in range(4):
         session.send(f"Tell me about museum {i} opening hours on weekdays.")
@@ -89,7 +96,7 @@ def test_retrieved_messages_are_marked(make_session):
 
 
 def test_quoted_excerpts_are_marked(make_session):
-    # placement="quoted" (the default): the excerpts are a text block at the top of the newest message
+    # Retrieval: the excerpts are a text block at the top of the newest message
     session = make_session(Retrieval(budget_tokens=1500))
     session.send("My passport number is X123 and it expires in March.")
     for i in range(40):
