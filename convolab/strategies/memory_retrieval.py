@@ -2,12 +2,12 @@
 kept per person and per topic, for questions that gather facts over many sessions ("What
 activities does Melanie do?", "Which cities has she visited?").
 
-The memory is a ``StructuredMemory`` with list sections that grow (``PEOPLE_TOPICS``:
-activities, places, people, dated events, likes and belongings), each item naming the person
-it is about. It is written by ``StructuredMemory``'s own extraction path (a forced
-``record_memory`` tool call to ``extract_model`` after each exchange, merged with its
-dedupe-and-cap rules), so it improves with the extractor: the simulated one copies the
-exchange's sentences that match each section; Claude writes short items.
+The memory is a ``StructuredMemory`` of typed facts (its default schema: who a fact is about,
+what it says, when, a topic a later fact replaces), so it is kept per person and per topic;
+``schema=PEOPLE_TOPICS`` asks instead for list sections (activities, places, people, dated
+events, likes), each item naming its person. It is written by ``StructuredMemory``'s own
+extraction path (a forced ``record_memory`` tool call to ``extract_model`` after each exchange,
+merged with its replace-and-evict rules), so it improves with the extractor.
 
 Layout: the memory lines most relevant to the new message (sharing the most of its words;
 newest first) are quoted first, within ``memory_share`` of the excerpt budget, then the
@@ -72,14 +72,10 @@ class MemoryRetrieval(Retrieval):
         if not 0 < memory_share < 1:
             raise ConfigurationError("memory_share must be above 0 and below 1 (a share of the excerpt budget)")
         self.memory_share = memory_share
-        self.memory = StructuredMemory(budget_tokens, schema or PEOPLE_TOPICS, extract_model=extract_model,
+        self.memory = StructuredMemory(budget_tokens, schema, extract_model=extract_model,
                                        max_items=max_items, counter=self.counter, model=self.model)
+        self.side_usage = self.memory.side_usage  # the memory's extraction calls are this strategy's
         self._line_tokens: dict[str, int] = {}
-
-    @property
-    def side_usage(self) -> list[tuple[str, Any]]:
-        """``(model, usage)`` of every extraction call, for the ledger."""
-        return self.memory.side_usage
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "memory_share": self.memory_share, "extract_model": self.memory.extract_model,
