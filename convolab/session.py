@@ -138,6 +138,66 @@ class ChatSession:
         self.strategy = strategy
         self._side_seen = len(getattr(strategy, "side_usage", []))
 
+    def fork(self, *, at_turn: int, strategy: Strategy, client: Any = None) -> ChatSession:
+        """What if this conversation had used ``strategy``? A new stored conversation that
+        repeats this one's first ``at_turn`` turns (messages copied with new ids) and goes on
+        under ``strategy``; this conversation is left untouched.
+
+        The new strategy reads the copied turns as if it had been in use from the start, so a
+        summary or memory holds what it would have held by then (``Summarizing`` and
+        ``StructuredMemory`` make their side calls now, with ``client``, default this session's,
+        and they go into the fork's ledger). The fork's conversation metadata records
+        ``forked_from`` (this conversation's id) and ``fork_at_turn``. Returns a session on the
+        fork, with this session's user, client and daily budget. ``at_turn=0`` keeps only the
+        system prompt; a turn still waiting for its reply cannot be forked at
+        (``InvalidConversation``).
+        """
+        from convolab.errors import InvalidConversation
+
+        turns = self.conversation.turns()
+        answered = [t for t in turns if t.messages and t.messages[-1].role == "assistant"]
+        if not 0 <= at_turn <= len(turns) or (at_turn and turns[at_turn - 1] not in answered):
+            raise InvalidConversation(
+                f"cannot fork conversation {self.conversation_id!r} at turn {at_turn}: it has {len(answered)} "
+                f"answered turn(s); pick at_turn from 0 to {len(answered)}")
+        upto = turns[at_turn - 1].end if at_turn else 0
+        fork_id = self._fork_copy(self.conversation.messages[:upto], at_turn)
+        client = client or self.client
+        self._fork_warm(fork_id, strategy, client)
+        return ChatSession(store=self.store, user_id=self.user_id, strategy=strategy, client=client,
+                           conversation_id=fork_id, daily_budget_usd=self.daily_budget_usd, tracker=self.tracker)
+
+    def _fork_copy(self, messages: list[Message], at_turn: int) -> str:
+        """A new conversation holding copies of ``messages``; archived again if copying fails."""
+        record = self.store.get_conversation(self.conversation_id, user_id=self.user_id)
+        metadata = {**record.metadata, "forked_from": self.conversation_id, "fork_at_turn": at_turn}
+        fork_id = self.store.create_conversation(self.user_id, record.system_prompt, record.model, record.title,
+                                                 metadata, tools=record.tools)
+        try:
+            for m in messages:
+                self.store.append_message(fork_id, m.role.value, m.content, user_id=self.user_id,
+                                          input_tokens=m.input_tokens, output_tokens=m.output_tokens,
+                                          metadata={**m.metadata, "forked_from_message": m.id},
+                                          created_at=m.created_at)
+        except BaseException:
+            self.store.archive_conversation(fork_id, user_id=self.user_id)
+            raise
+        return fork_id
+
+    def _fork_warm(self, fork_id: str, strategy: Strategy, client: Any) -> None:
+        """Let ``strategy`` observe the fork's turns; record its side calls and its state."""
+        conversation = self.store.load_conversation(fork_id, user_id=self.user_id)
+        for turn in conversation.turns():
+            strategy.observe(turn, client=client, conversation=conversation)
+        side = getattr(strategy, "side_usage", None)
+        kind = SIDE_KINDS.get(strategy.name, f"{strategy.name}-side")
+        for model, usage in side or []:
+            self.store.record_usage(usage_event(self.user_id, model, usage, conversation_id=fork_id, kind=kind,
+                                                response_id=None))
+        if side:
+            del side[:]  # recorded here: the fork's session must not record them again
+        self.store.save_strategy_state(fork_id, strategy.name, strategy.state(), user_id=self.user_id)
+
     # -- state -------------------------------------------------------------------------------
     @property
     def conversation_id(self) -> str:
