@@ -224,10 +224,11 @@ class TokenGrowthChart(StaticFallback, widgets.VBox):
         """The altair chart: the growth panel and, with ``cumulative_cost``, the cost panel."""
         import altair as alt
 
-        growth = self._growth_chart(width, height)
         if not self.cumulative_cost:
-            return growth.properties(padding=CHART_PADDING)
-        return alt.hconcat(growth, self._cost_chart(int(width * 0.7), height)).properties(padding=CHART_PADDING)
+            return self._growth_chart(width, height).properties(padding=CHART_PADDING)
+        # two panels side by side fit a notebook's width with the legends below them
+        return alt.hconcat(self._growth_chart(int(width * 0.7), height), self._cost_chart(int(width * 0.5), height)
+                           ).properties(padding=CHART_PADDING).configure_legend(orient="bottom", direction="horizontal")
 
     def _growth_chart(self, width: int, height: int) -> Any:
         import altair as alt
