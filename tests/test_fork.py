@@ -15,19 +15,19 @@ SCRIPT = ["I'm Ada. I fly to Lisbon on 12 May.", "I need a vegetarian breakfast 
 
 
 @pytest.fixture
-def store():
-    s = DuckDBStore(":memory:")
-    yield s
-    s.close()
+def original():
+    """A five-turn conversation on its own in-memory store (``original.store``)."""
+    with DuckDBStore(":memory:") as store:
+        session = ChatSession(store=store, user_id="ada", client=Simulator(clock=ManualClock()).client(),
+                              strategy=SlidingWindow(max_turns=2), system_prompt="You are a travel assistant.")
+        for text in SCRIPT:
+            session.send(text)
+        yield session
 
 
 @pytest.fixture
-def original(store):
-    session = ChatSession(store=store, user_id="ada", client=Simulator(clock=ManualClock()).client(),
-                          strategy=SlidingWindow(max_turns=2), system_prompt="You are a travel assistant.")
-    for text in SCRIPT:
-        session.send(text)
-    return session
+def store(original):
+    return original.store
 
 
 def snapshot(store, session):
@@ -97,10 +97,11 @@ def test_a_turn_out_of_range_is_refused_and_nothing_is_stored(store, original, a
     assert len(store.list_conversations("ada")) == before
 
 
-def test_a_turn_still_waiting_for_its_reply_cannot_be_forked_at(store):
-    sim = Simulator(clock=ManualClock(), faults=[529])
-    session = ChatSession(store=store, user_id="ada", client=sim.client(max_retries=0), strategy=FullHistory())
-    with pytest.raises(Exception, match="529"):
-        session.send("My sister is called Ilse.")
-    with pytest.raises(InvalidConversation, match="0 answered turn"):
-        session.fork(at_turn=1, strategy=FullHistory())
+def test_a_turn_still_waiting_for_its_reply_cannot_be_forked_at():
+    with DuckDBStore(":memory:") as store:
+        sim = Simulator(clock=ManualClock(), faults=[529])
+        session = ChatSession(store=store, user_id="ada", client=sim.client(max_retries=0), strategy=FullHistory())
+        with pytest.raises(Exception, match="529"):
+            session.send("My sister is called Ilse.")
+        with pytest.raises(InvalidConversation, match="0 answered turn"):
+            session.fork(at_turn=1, strategy=FullHistory())

@@ -85,8 +85,10 @@ class Table:
         self.numeric = [i for i, c in enumerate(self.columns)
                         if raw and all(isinstance(r[i], int | float) and not isinstance(r[i], bool)
                                        for r in raw if r[i] is not None)]
-        self.rows = [[self._cell(c, v, default_digits, max_chars) for c, v in zip(self.columns, r, strict=True)]
-                     for r in raw]
+        # a dict's values are formatted by their own names (a "cost_usd" value in dollars)
+        names = [[r[0], r[0]] for r in raw] if isinstance(data, Mapping) else [self.columns] * len(raw)
+        self.rows = [[self._cell(str(c), v, default_digits, max_chars) for c, v in zip(n, r, strict=True)]
+                     for n, r in zip(names, raw, strict=True)]
 
     def _cell(self, column: str, value: Any, default_digits: int, max_chars: int) -> str:
         if isinstance(value, float) and (column.endswith("_usd") or column in ("cost", "usd")):
