@@ -89,6 +89,20 @@ class AsyncChatSession(SessionView):
         async with self._lock:
             await arun(self._core.switch_steps(strategy), self.client)
 
+    async def fork(self, *, at_turn: int, strategy: Strategy | str, client: Any = None) -> AsyncChatSession:
+        """A new stored conversation repeating this one's first ``at_turn`` turns under
+        ``strategy`` (``ChatSession.fork``, awaited); returns an open session on it."""
+        await self.open()
+        async with self._lock:
+            fork_id = await arun(self._core.fork_steps(at_turn), self.client)
+        fork = await AsyncChatSession(store=self.store, user_id=self.user_id, strategy=strategy,
+                                      client=client or self.client, conversation_id=fork_id,
+                                      daily_budget_usd=self.daily_budget_usd, tracker=self.tracker,
+                                      counter=self._core.counter).open()
+        side = fork._core.side_client(fork._sender(asyncio.get_running_loop()))
+        await arun(fork._core.warm_steps(side), fork.client)
+        return fork
+
     def _sender(self, loop: asyncio.AbstractEventLoop) -> Sender:
         """How the strategy's side calls go out: from the worker thread the strategy runs in, on
         this loop's async client, the thread waiting for the answer."""

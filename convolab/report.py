@@ -20,12 +20,16 @@ What a report guarantees (checked on every export; a notebook that fails a check
 - no ``sk-ant-`` key, no value of a secret-named variable of this process, and no URL with a
   password appears anywhere in it.
 
-The ``convolab report`` command (``convolab/commands/report.py``) and ``make report`` use this.
+``write_index(results, out_dir)`` writes ``index.html`` beside the reports: each exported
+notebook's title (its first heading) and first paragraph, linked to its report, and a line for
+each notebook that was not exported. The ``convolab report`` command
+(``convolab/commands/report.py``) and ``make report`` use both.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import html as html_text
 import os
 import re
 import tempfile
@@ -90,6 +94,8 @@ class ReportResult:
     problems: list[Problem] = field(default_factory=list)
     cells: int = 0
     seconds: float = 0.0
+    title: str = ""  # the notebook's first heading
+    summary: str = ""  # the first paragraph after it, as plain text
 
     @property
     def ok(self) -> bool:
@@ -216,6 +222,63 @@ def notebook_problems(nb) -> list[Problem]:
     return problems
 
 
+MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+LEAD_LABEL = re.compile(r"^\*\*[^*]+\*\*\s*")  # "**What you will learn.** " before a paragraph
+MARKDOWN_MARKS = re.compile(r"\*\*|__|`|(?<!\w)\*(?!\s)|(?<!\s)\*(?!\w)")
+INDEX_STYLE = ("body{font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Helvetica,Arial,sans-serif;"
+               "max-width:860px;margin:32px auto;padding:0 16px;color:#1f2328;line-height:1.45}"
+               "a{color:#0969da}li{margin:0 0 14px 0}p{margin:4px 0}.problem{color:#cf222e}")
+
+
+def plain_markdown(text: str) -> str:
+    """Markdown as one line of plain text: links become their text, emphasis and code marks go."""
+    return " ".join(MARKDOWN_MARKS.sub("", MARKDOWN_LINK.sub(r"\1", text)).split())
+
+
+def notebook_intro(nb, *, default: str = "") -> tuple[str, str]:
+    """A notebook's title (its first ``#`` heading, else ``default``) and the first paragraph of
+    text after it, as plain text."""
+    title, summary = "", ""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for block in re.split(r"\n\s*\n", cell.source):
+            block = block.strip()
+            if not title and block.startswith("# "):
+                title = plain_markdown(block.splitlines()[0][2:])
+                rest = "\n".join(block.splitlines()[1:]).strip()
+                block = rest
+            if title and block and not block.startswith(("#", "|", "```", "- ")):
+                summary = plain_markdown(LEAD_LABEL.sub("", block))
+                return title, summary
+    return title or default, summary
+
+
+def write_index(results: Sequence[ReportResult], out_dir: str | os.PathLike) -> Path:
+    """``out_dir/index.html``: every exported notebook's title and first paragraph, linked to
+    its report (relative links: the folder can move), and the notebooks that were not exported.
+    Plain HTML with inline styles: no script, nothing fetched."""
+    esc = html_text.escape
+    items = []
+    for r in results:
+        if r.ok:
+            items.append(f'<li><a href="{esc(r.html_path.name)}">{esc(r.title)}</a><p>{esc(r.summary)}</p></li>')
+        else:
+            first = r.problems[0] if r.problems else Problem("kernel", "no HTML was written")
+            items.append(f'<li>{esc(r.title or r.notebook.stem)} <p class="problem">not exported: {esc(str(first))}'
+                         "</p></li>")
+    exported = sum(r.ok for r in results)
+    page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>convolab notebooks</title>"
+            f"<style>{INDEX_STYLE}</style></head><body><h1>convolab notebooks</h1>"
+            f"<p>{exported} of {len(results)} notebooks, each run top to bottom offline on the simulated Claude "
+            f"and exported as one page that loads nothing from the network.</p><ol>{''.join(items)}</ol>"
+            "</body></html>")
+    target = Path(out_dir) / "index.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, encoding="utf-8")
+    return target
+
+
 def _exporter():
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
@@ -243,6 +306,7 @@ def export_report(notebook: str | os.PathLike, out_dir: str | os.PathLike, *, ti
     result = ReportResult(notebook=path, html_path=None)
     nb = nbformat.read(path, as_version=4)
     result.cells = len(nb.cells)
+    result.title, result.summary = notebook_intro(nb, default=path.stem)
     current = {"cell": None}
 
     def on_cell_start(cell, cell_index, **_):

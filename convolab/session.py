@@ -66,6 +66,27 @@ class ChatSession(SessionView):
         strategy never used here starts fresh (a summary or memory builds up from the turns that follow)."""
         run(self._core.switch_steps(strategy), self.client)
 
+    def fork(self, *, at_turn: int, strategy: Strategy | str, client: Any = None) -> ChatSession:
+        """What if this conversation had used ``strategy``? A new stored conversation that
+        repeats this one's first ``at_turn`` turns (messages copied with new ids) and goes on
+        under ``strategy``; this conversation is left untouched.
+
+        The new strategy reads the copied turns as if it had been in use from the start, so a
+        summary or memory holds what it would have held by then: ``Summarizing`` and
+        ``StructuredMemory`` make their side calls now, with ``client`` (default: this session's),
+        reserved against the daily budget and booked in the fork's ledger. The fork's metadata
+        records ``forked_from`` (this conversation's id) and ``fork_at_turn``. Returns a session on
+        the fork with this session's user, daily budget and tracker. ``at_turn=0`` keeps only the
+        system prompt; a turn still waiting for its reply cannot be forked at
+        (``InvalidConversation``); a refused side call (``BudgetExceeded``) archives the fork.
+        """
+        fork_id = run(self._core.fork_steps(at_turn), self.client)
+        fork = ChatSession(store=self.store, user_id=self.user_id, strategy=strategy, client=client or self.client,
+                           conversation_id=fork_id, daily_budget_usd=self.daily_budget_usd, tracker=self.tracker,
+                           counter=self._core.counter)
+        run(fork._core.warm_steps(fork._side), fork.client)
+        return fork
+
     # -- the turn ----------------------------------------------------------------------------
     def send(self, content: str | list[dict[str, Any]]) -> SentTurn:
         """Send a user message and return the exchange; persisted before it returns.

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convolab.costs import CostTracker, usage_event
-from convolab.errors import ConfigurationError
+from convolab.errors import ConfigurationError, InvalidConversation
 from convolab.metering import IDEMPOTENCY_HEADER, Metering, SideCallClient, api_error, failure_kind
 from convolab.model import (
     DEFAULT_MODEL,
@@ -187,6 +187,45 @@ class SessionCore:
         strategy = as_strategy(strategy)
         yield from self.adopt_state_steps(strategy)
         self.strategy = strategy
+
+    # -- forks -------------------------------------------------------------------------------
+    def fork_steps(self, at_turn: int) -> Steps[str]:
+        """Copy the first ``at_turn`` answered turns into a new conversation (messages with new
+        ids, ``forked_from_message`` in their metadata); returns its id. Archived again if a copy fails."""
+        conv = self.conversation
+        turns = conv.turns()
+        answered = sum(1 for t in turns if t.messages and t.messages[-1].role == "assistant")
+        if isinstance(at_turn, bool) or not isinstance(at_turn, int) or not 0 <= at_turn <= len(turns) or (
+                at_turn and turns[at_turn - 1].messages[-1].role != "assistant"):
+            raise InvalidConversation(f"cannot fork conversation {conv.session_id!r} at turn {at_turn!r}: it has "
+                                      f"{answered} answered turn(s); pick at_turn from 0 to {answered}")
+        record = yield call(self.store.get_conversation, conv.session_id, user_id=self.user_id)
+        metadata = {**record.metadata, "forked_from": conv.session_id, "fork_at_turn": at_turn}
+        fork_id = yield call(self.store.create_conversation, self.user_id, record.system_prompt, record.model,
+                             record.title, metadata, tools=record.tools)
+        try:
+            for m in conv.messages[:turns[at_turn - 1].end if at_turn else 0]:
+                yield call(self.store.append_message, fork_id, m.role.value, m.content, user_id=self.user_id,
+                           input_tokens=m.input_tokens, output_tokens=m.output_tokens,
+                           metadata={**m.metadata, "forked_from_message": m.id}, created_at=m.created_at)
+        except BaseException:
+            yield call(self.store.archive_conversation, fork_id, user_id=self.user_id)
+            raise
+        return fork_id
+
+    def warm_steps(self, side: SideCallClient) -> Steps[None]:
+        """Let the strategy observe every stored turn (a fresh fork's), its side calls metered
+        like a turn's; then store its state. A refused or failed side call archives the conversation."""
+        conv = self.conversation
+        try:
+            for turn in conv.turns():
+                yield call(self.strategy.observe, turn, client=side, conversation=conv)
+            yield call(self.store.save_strategy_state, conv.session_id, self.strategy.name, self.strategy.state(),
+                       user_id=self.user_id)
+        except BaseException:
+            yield call(self.store.archive_conversation, conv.session_id, user_id=self.user_id)
+            raise
+        side.take()
 
     # -- a turn ------------------------------------------------------------------------------
     def side_client(self, send: Any) -> SideCallClient:

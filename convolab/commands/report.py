@@ -20,13 +20,14 @@ import click
               help="Seconds a cell may run.")
 def report(notebooks: tuple[Path, ...], out_dir: Path, jobs: int | None, timeout: int) -> None:
     """Run each NOTEBOOK top to bottom (offline: no ANTHROPIC_API_KEY reaches the kernel) and
-    write OUT/<notebook>.html, with charts inline and nothing loaded from the network.
+    write OUT/<notebook>.html, with charts inline and nothing loaded from the network, and
+    OUT/index.html linking each one with its title and first paragraph.
 
     Without NOTEBOOK, every notebooks/*.ipynb under the current folder. A notebook that raises,
     or whose HTML would load something or show a secret, gets no HTML and one line on stderr
     naming it and the cell; the exit code is then 1.
     """
-    from convolab.report import export_reports
+    from convolab.report import export_reports, write_index
 
     if not notebooks:
         notebooks = tuple(sorted(Path("notebooks").glob("*.ipynb")))
@@ -37,7 +38,8 @@ def report(notebooks: tuple[Path, ...], out_dir: Path, jobs: int | None, timeout
     failed = [r for r in results if not r.ok]
     for r in results:
         click.echo(r.line(), err=not r.ok)
+    index = write_index(results, out_dir)
     click.echo(f"{len(results) - len(failed)} of {len(results)} notebooks exported to {out_dir} "
-               f"in {time.monotonic() - start:.1f} s")
+               f"in {time.monotonic() - start:.1f} s; index: {index}")
     if failed:
         sys.exit(1)

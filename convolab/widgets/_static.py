@@ -17,6 +17,7 @@ from typing import Any
 INK, MUTED, LINE, PANEL = "#1f2328", "#57606a", "#d0d7de", "#ffffff"
 RED, GREEN, BLUE, AMBER, PURPLE, TEAL = "#cf222e", "#1a7f37", "#0969da", "#9a6700", "#8250df", "#0a7480"
 FONT = "font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Helvetica,Arial,sans-serif;font-size:13px"
+NO_MATH = "tex2jax_ignore mathjax_ignore"  # MathJax 2 and 3 skip elements with these classes
 MONO = "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px"
 # Background and border of the highlighted parts of a payload.
 KINDS = {
@@ -35,9 +36,10 @@ def esc(value: Any) -> str:
 
 
 def panel(body: str, *, kind: str, title: str = "") -> str:
-    """The outer box of a widget's static view; ``data-convolab`` names the widget."""
+    """The outer box of a widget's static view; ``data-convolab`` names the widget. Its classes
+    keep JupyterLab's math typesetting out (two dollar amounts would read as a formula)."""
     head = f'<div style="font-weight:600;margin:0 0 6px 0">{esc(title)}</div>' if title else ""
-    return (f'<div data-convolab="{esc(kind)}" style="{FONT};color:{INK};background:{PANEL};'
+    return (f'<div data-convolab="{esc(kind)}" class="{NO_MATH}" style="{FONT};color:{INK};background:{PANEL};'
             f'border:1px solid {LINE};border-radius:6px;padding:10px 12px;margin:4px 0;max-width:1100px">'
             f"{head}{body}</div>")
 

@@ -7,7 +7,16 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
-from convolab.widgets import _static as s
+from convolab.widgets._static import (
+    CHART_PADDING,
+    StaticFallback,
+    chart_svg,
+    details,
+    esc,
+    frame_table,
+    panel,
+    svg,
+)
 
 QUALITY = ("correctness", "answer_in_context", "evidence_recall")  # the evaluation's metrics, best first
 TOKENS = ("qa_input_tokens", "input_tokens")
@@ -30,7 +39,7 @@ def _pick(frame: pl.DataFrame, names: tuple[str, ...], what: str) -> str:
                      f"{', '.join(frame.columns)}")
 
 
-class StrategyComparison(s.StaticFallback, widgets.VBox):
+class StrategyComparison(StaticFallback, widgets.VBox):
     """Quality against input tokens and against cost, one point per strategy; with a
     by-category frame, the same per category.
 
@@ -104,7 +113,7 @@ class StrategyComparison(s.StaticFallback, widgets.VBox):
 
         data = self.long()
 
-        def panel(x: str, title: str, fmt: str, tip: str) -> Any:
+        def facet(x: str, title: str, fmt: str, tip: str) -> Any:
             base = alt.Chart(data).encode(
                 x=alt.X(f"{x}:Q", title=title, axis=alt.Axis(format=fmt, tickCount=5), scale=alt.Scale(zero=False)),
                 y=alt.Y("quality:Q", title="quality", scale=alt.Scale(domain=[0, 1])),
@@ -116,8 +125,8 @@ class StrategyComparison(s.StaticFallback, widgets.VBox):
             return alt.layer(points, labels, data=data).properties(width=260, height=170).facet(
                 row=alt.Row("metric:N", title=None, sort=self.metrics))
 
-        return alt.hconcat(panel("tokens", "input tokens per question", "~s", ",d"),
-                           panel("cost_usd", "cost (USD)", "$.2f", "$.4f")).properties(padding=s.CHART_PADDING)
+        return alt.hconcat(facet("tokens", "input tokens per question", "~s", ",d"),
+                           facet("cost_usd", "cost (USD)", "$.2f", "$.4f")).properties(padding=CHART_PADDING)
 
     def category_chart(self, metric: str | None = None) -> Any:
         """``metric`` against tokens, one panel per category (``None`` without a by-category frame)."""
@@ -135,25 +144,29 @@ class StrategyComparison(s.StaticFallback, widgets.VBox):
             tooltip=["strategy:N", "category:N", alt.Tooltip(f"{metric}:Q", format=".3f"),
                      alt.Tooltip("tokens:Q", format=",d"), alt.Tooltip("cost_usd:Q", format="$.4f")],
         ).properties(width=170, height=150).facet(
-            column=alt.Column("category:N", title="category")).properties(padding=s.CHART_PADDING)
+            column=alt.Column("category:N", title="category")).properties(padding=CHART_PADDING)
 
     def to_svg(self) -> str:
         """The overall chart as SVG (vl-convert, offline)."""
-        return s.chart_svg(self.chart())
+        return chart_svg(self.chart())
 
     def category_svg(self, metric: str | None = None) -> str | None:
         c = self.category_chart(metric)
-        return None if c is None else s.chart_svg(c)
+        return None if c is None else chart_svg(c)
 
     # -- static view ---------------------------------------------------------------------------
     def to_html(self) -> str:
-        parts = [s.svg(self.to_svg(), caption="quality against input tokens and cost, one point per strategy"),
-                 s.frame_table(self.summary, digits={self.cost_col: 4})]
+        shown = [c for c in ("strategy", self.tokens_col, self.cost_col, *self.metrics, "cache_hit_rate")
+                 if c in self.summary.columns]
+        parts = [svg(self.to_svg(), caption="quality against input tokens and cost, one point per strategy"),
+                 frame_table(self.summary.select(shown), digits={self.cost_col: 4, self.tokens_col: 0})]
         cat = self.category_svg()
         if cat is not None:
-            parts += [f'<div style="margin-top:10px"><b>{s.esc(self.metric)} per category</b></div>',
-                      s.svg(cat), s.details("per category, every metric", s.frame_table(self.by_category), open_=False)]
-        return s.panel("".join(parts), kind="strategy-comparison", title="Strategies compared")
+            per = self.by_category.select([c for c in ("strategy", "category", "category_name", "qa_items", *QUALITY)
+                                           if c in self.by_category.columns])
+            parts += [f'<div style="margin-top:10px"><b>{esc(self.metric)} per category</b></div>',
+                      svg(cat), details("per category, every quality metric", frame_table(per), open_=False)]
+        return panel("".join(parts), kind="strategy-comparison", title="Strategies compared")
 
     def __repr__(self) -> str:
         return f"StrategyComparison(strategies={self.summary['strategy'].to_list()}, metric={self.metric!r})"

@@ -30,9 +30,12 @@ BUILD = ROOT / "build" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--disable-gpu", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# JupyterLab settings for a quiet page: no news or update toasts in screenshots, no network.
+# JupyterLab settings for a quiet page: no news or update toasts in screenshots, no network; and
+# every cell rendered (by default a long notebook renders only the cells in view, so outputs
+# scrolled away would be invisible to the checks).
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-                {"fetchNews": "false", "checkForUpdates": False}}
+                {"fetchNews": "false", "checkForUpdates": False},
+                "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"}}
 
 
 def in_ci() -> bool:
@@ -170,13 +173,22 @@ def launch_chromium(playwright, executable: str, profile: Path, **options):
         str(profile), executable_path=executable, headless=True, args=CHROMIUM_ARGS, **options)
 
 
-@pytest.fixture
-def jupyter_lab(tmp_path: Path) -> Iterator[Lab]:
-    """A throwaway JupyterLab over a temp copy of notebooks/ (see ``running_lab``)."""
+@pytest.fixture(scope="module")
+def shared_lab(tmp_path_factory) -> Iterator[Lab]:
+    """One JupyterLab for a whole test module (over a temp copy of notebooks/)."""
     try:
-        with running_lab(ROOT / "notebooks", tmp_path) as lab:
+        with running_lab(ROOT / "notebooks", tmp_path_factory.mktemp("lab")) as lab:
             yield lab
     except RuntimeError as e:
         if not str(e).startswith("JupyterLab did not start"):
             raise
         pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def shared_chromium(playwright_api, chromium_executable: str, tmp_path_factory):
+    """One headless Chromium for a whole test module."""
+    context = launch_chromium(playwright_api, chromium_executable, tmp_path_factory.mktemp("profile"))
+    context.set_default_timeout(60_000)
+    yield context
+    context.close()

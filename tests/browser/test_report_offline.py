@@ -13,8 +13,8 @@ from convolab.commands.report import report
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
-# The quickstart (tables, the request printed), a chart, and printed transcripts of replies.
-NOTEBOOKS = ["00_quickstart", "01_statelessness", "02_strategies"]
+# The quickstart (the chat, its request), charts, tables, and the caching lesson's verdicts.
+NOTEBOOKS = ["00_quickstart", "01_statelessness", "01b_prompt_caching", "02_strategies"]
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +57,16 @@ def test_report_renders_offline(name: str, reports: Path, browser_context, scree
 
     outputs = page.locator(".jp-OutputArea-output")
     assert outputs.count() > 0
-    expected = {"00_quickstart": ["'simulated'", "Noted: you're Ada", '"model": "claude-sonnet-4-6"'],
-                "01_statelessness": ["system prompt:", "unmanaged, prompt caching"],
-                "02_strategies": ["'simulated'", "metric units"]}[name]
+    expected = {"00_quickstart": ["'simulated'", "I'm Ada. I fly to Lisbon", "read 1,", "from the cache; wrote"],
+                "01_statelessness": ["system prompt:", "everything sent, prompt caching", "first cache read: turn"],
+                "01b_prompt_caching": ["Missed: the TTL expired", "the prefix changes at block 2"],
+                "02_strategies": ["'simulated'", "metric units sent", "fork at turn 1"]}[name]
     text = page.locator("main").inner_text()
     for snippet in expected:
         assert snippet in text, f"{snippet!r} is not shown in {name}.html"
 
     charts = page.locator(".jp-OutputArea-output svg, .jp-OutputArea-output img[src^='data:image/svg+xml']")
-    if name == "01_statelessness":
+    if name in ("01_statelessness", "01b_prompt_caching"):
         assert charts.count() >= 1, "the chart is missing"
         chart = charts.first
         chart.scroll_into_view_if_needed()

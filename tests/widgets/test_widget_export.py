@@ -31,14 +31,16 @@ CELLS = [
     "turn = chat.send(\"I'm Ada. I fly to Lisbon on 12 May.\")\n"
     "chat",
     "PayloadInspector(turn.payload)",
-    "TokenGrowthChart.from_chapter(window=200_000)",
+    "growth = TokenGrowthChart(window=20_000)\n"
+    "growth.add_series('full', [4_000, 8_000, 12_000])\n"
+    "growth",
     "StrategyComparison(pl.DataFrame({'strategy': ['full', 'sliding'], 'qa_input_tokens': [9000, 3000],\n"
     "                                 'cost_usd': [2.5, 0.8], 'correctness': [0.9, 0.6]}))",
 ]
 # Only the outputs can hold these (the cells' source does not).
-FALLBACKS = ['data-convolab="chat"', "and you fly to Lisbon on 12 May.", "[in ", "cache write",
+FALLBACKS = ['data-convolab="chat"', 'data-role="assistant"', "[in ", "cache write",
              'data-convolab="payload"', 'data-convolab="json"', 'data-convolab="token-growth"',
-             "context window 200,000", 'data-convolab="strategy-comparison"', "<svg"]
+             "context window 20,000", 'data-convolab="strategy-comparison"', "<svg"]
 # The lab template without what it fetches from CDNs (what convolab's report exporter does).
 OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
@@ -106,4 +108,4 @@ def test_offline_export_shows_the_fallbacks_and_loads_nothing(executed, tmp_path
     assert not CDN.search(html)
     assert WIDGET_VIEW not in html
     svgs = re.findall(r"<svg\b", html)
-    assert len(svgs) >= 3  # chat's chart, the chapter chart, the comparison
+    assert len(svgs) >= 3  # the chat's chart, the growth chart, the comparison

@@ -1,4 +1,5 @@
-"""TokenGrowthChart: the frame, the SVG (a line per strategy, the window rule) and the chapter's table."""
+"""TokenGrowthChart: the frame, the SVG (a line per strategy, cache series, the window rule
+only near the data, branches, cumulative cost) and the linear growth table."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import pytest
 
 from convolab.pricing import cost_usd
 from convolab.strategies import FullHistory, SlidingWindow
-from convolab.widgets import TokenGrowthChart, chapter_growth_table
-from convolab.widgets.growth import CHAPTER, CHAPTER_LINEAR
+from convolab.widgets import TokenGrowthChart, linear_growth_table
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -23,30 +23,22 @@ def input_lines(svg: str) -> dict[str, int]:
     return found
 
 
-def test_chapter_table_reproduces_the_stated_figures():
-    t = chapter_growth_table()
-    assert t["turn"].to_list() == [1, 5, 20, 50]
-    assert t["input_tokens"].to_list() == [600, 1800, 6600, 20000]
-    assert t["chapter_says"].to_list() == ["600", "1,800", "6,600", "20,000+"]
-    assert t["prior_tokens"].to_list() == [0, 1200, 6000, 19400]
-    assert (t["system"] + t["prior_tokens"] + t["new_message"]).to_list() == t["input_tokens"].to_list()
-    # the chapter's own figures are not one rate: 300, ~316, ~396 tokens per prior turn
-    assert t["tokens_per_prior_turn"].to_list() == [None, 300.0, 315.8, 395.9]
-    assert t["at_300_per_turn"].to_list() == [600, 1800, 6300, 15300]
+def test_the_linear_model_grows_by_one_turn_a_turn_and_its_total_by_the_square():
+    t = linear_growth_table(turns=range(1, 51))
+    assert t.filter(turn=1)["input_tokens"].item() == 600 and t.filter(turn=50)["input_tokens"].item() == 15300
+    assert set(t["input_tokens"].diff().drop_nulls().to_list()) == {300}
+    totals = t["total_so_far"].to_list()
+    assert totals[49] == sum(600 + 300 * k for k in range(50))  # 50 requests added up
+    assert totals[49] / totals[24] > 3.5  # twice the turns: well over twice the bill
 
 
-def test_the_chapter_table_comes_back_out_of_the_chart():
-    chart = TokenGrowthChart.from_chapter(window=200_000)
-    f = chart.frame
-    stated = f.filter(strategy=CHAPTER).select("turn", "input_tokens").rows()
-    assert stated == [(1, 600), (5, 1800), (20, 6600), (50, 20000)]
-    assert f.filter(strategy=CHAPTER_LINEAR).height == 50
-    svg = chart.to_svg()
-    assert input_lines(svg) == {CHAPTER: 1, CHAPTER_LINEAR: 1}
-    assert "context window 200,000" in svg and 'class="mark-rule role-mark window_marks"' in svg
+def y_labels(svg: str) -> list[str]:
+    axis = re.search(r'aria-label="Y-axis.*?role-axis-label[^>]*>(.*?)</g>', svg, re.DOTALL)
+    assert axis, "no y axis labels in the SVG"
+    return re.findall(r">([^<]*)</text>", axis.group(1))
 
 
-def test_one_line_per_strategy_and_the_window_rule(make_session):
+def test_one_line_per_strategy_on_a_linear_axis_fitted_to_the_data(make_session):
     chart = TokenGrowthChart(model="claude-sonnet-4-6")
     for strategy in (FullHistory(), SlidingWindow(max_turns=1)):
         session = make_session(strategy)
@@ -54,8 +46,12 @@ def test_one_line_per_strategy_and_the_window_rule(make_session):
             chart.add_turn(session.send(text))
     svg = chart.to_svg()
     assert input_lines(svg) == {"full": 1, "sliding": 1}
-    assert "context window 1,000,000 (claude-sonnet-4-6)" in svg
-    assert re.search(r'<line aria-label="window: 1000000"', svg)
+    assert chart.y_scale == "linear" and "(log scale)" not in svg
+    top = max(int(label.replace(",", "")) for label in y_labels(svg))
+    assert chart.largest() <= top < 2 * chart.largest()  # fitted: the axis ends near the largest request
+    # the window (1,000,000 tokens) is far away: no rule, the caption says where it is
+    assert not chart.window_shown() and "window: 1000000" not in svg
+    assert "context window (1,000,000 tokens) is far above" in chart.to_html()
     assert "<script" not in svg and "cdn" not in svg.lower()
     assert chart.frame.columns == ["strategy", "turn", "input_tokens", "billed_input", "cache_read", "cache_write",
                                    "output", "cost_usd", "segment"]
@@ -95,18 +91,71 @@ def test_usage_dicts_ints_and_pricing():
         chart.add("d", 1, None)
 
 
-def test_scale_is_log_while_far_from_the_window_then_linear():
-    chart = TokenGrowthChart(window=10_000)
-    chart.add("a", 1, 500)
-    assert chart.scale_type() == "log" and "(log scale)" in chart.to_svg()
-    chart.add("a", 2, 2_000)
-    assert chart.scale_type() == "linear" and "(log scale)" not in chart.to_svg()
-    assert TokenGrowthChart(window=10_000, y_scale="linear").scale_type() == "linear"
-    assert TokenGrowthChart().scale_type() == "linear"  # no window
+def test_the_window_is_drawn_once_the_data_comes_near_it():
+    chart = TokenGrowthChart(window=10_000, model=None)
+    chart.add("a", 1, 2_000)
+    assert not chart.window_shown() and "window: 10000" not in chart.to_svg()
+    chart.add("a", 2, 6_000)
+    svg = chart.to_svg()
+    assert chart.window_shown() and re.search(r'<line aria-label="window: 10000"', svg)
+    assert "context window 10,000" in svg and "red rule" in chart.to_html()
+
+
+def test_log_scale_on_request():
+    chart = TokenGrowthChart(y_scale="log")
+    chart.add_series("a", [500, 5_000, 50_000])
+    assert "(log scale)" in chart.to_svg()
+    with pytest.raises(ValueError, match="y_scale must be one of linear, log"):
+        TokenGrowthChart(y_scale="auto")
+
+
+def test_a_one_turn_line_and_its_cache_figures_are_drawn_as_points():
+    chart = TokenGrowthChart()
+    chart.add("full", 1, {"input_tokens": 3, "cache_creation_input_tokens": 1500, "cache_read_input_tokens": 0,
+                          "output_tokens": 9})
+    chart.add("full", 2, {"input_tokens": 3, "cache_creation_input_tokens": 20, "cache_read_input_tokens": 1500,
+                          "output_tokens": 9})
+    chart.add("sliding", 2, 700)  # a line of one point
+    svg = chart.to_svg()
+    points = [(name, turn, measure, tokens) for turn, tokens, name, measure in re.findall(
+        r'aria-label="turn: (\d+); input tokens per request: ([\d,]+); strategy: ([^;]+); tokens: ([^;]+); measure', svg)]
+    assert ("sliding", "2", "input (all)", "700") in points
+    assert ("full", "2", "cache read", "1,500") in points  # read only from turn 2: its one point is drawn
+    assert ("full", "1", "cache write", "1,500") in points and ("full", "2", "cache write", "20") in points
+    assert ("full", "1", "cache read", "0") not in points  # a zero is not drawn
+    assert "cache read" in svg and "cache write" in svg  # in the legend because drawn
+
+
+def test_no_cache_figures_no_cache_legend():
+    chart = TokenGrowthChart()
+    chart.add_series("full", [600, 1200])
+    svg = chart.to_svg()
+    assert "cache read" not in svg and "cache write" not in svg
+
+
+def test_cumulative_cost_is_the_running_total():
+    chart = TokenGrowthChart(cumulative_cost=True)
+    chart.add_series("full", [600, 1200, 1800], costs=[0.01, 0.02, 0.03])
+    chart.add_series("sliding", [600, 700], costs=[0.01, 0.01])
+    f = chart.cost_frame()
+    assert f.filter(strategy="full")["cumulative_usd"].to_list() == pytest.approx([0.01, 0.03, 0.06])
+    assert f.filter(strategy="sliding")["cumulative_usd"].to_list() == pytest.approx([0.01, 0.02])
+    svg = chart.to_svg()
+    assert "Cost of the conversation so far" in svg and "cost so far (USD)" in svg
+
+
+def test_a_branch_repeats_the_shared_turns_then_goes_its_own_way():
+    chart = TokenGrowthChart()
+    chart.add_series("sliding", [600, 700, 800, 900])
+    chart.branch(["sliding"], "full (fork at turn 2)", 2)
+    chart.add("full (fork at turn 2)", 3, 1300)
+    f = chart.frame.filter(strategy="full (fork at turn 2)")
+    assert f.select("turn", "input_tokens").rows() == [(1, 600), (2, 700), (3, 1300)]
+    assert input_lines(chart.to_svg()) == {"sliding": 1, "full (fork at turn 2)": 1}  # one line, unbroken
 
 
 def test_live_view_and_static_fallback():
-    chart = TokenGrowthChart(window=5_000)
+    chart = TokenGrowthChart(window=500)
     assert "no requests yet" in chart.to_html() and "<svg" in chart._view.value  # empty chart still renders
     chart.add("a", 1, 700)
     assert "700" in chart._view.value

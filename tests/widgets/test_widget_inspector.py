@@ -6,7 +6,7 @@ import json
 import re
 
 import convolab
-from convolab.sim import SimTokenCounter
+from convolab.sim import ManualClock, SimTokenCounter, Simulator
 from convolab.strategies import (
     FullHistory,
     MessageRetrieval,
@@ -33,12 +33,15 @@ def test_breakpoints_tokens_and_the_json_view(make_session, policy):
     p = turn.payload
     insp = PayloadInspector(p)
     markup = insp.to_html()
-    assert "Cache breakpoints" in markup
+    assert "<b>Cache</b>" in markup
     for point in p.cache.breakpoints:  # "system", "last message (automatic)"
         assert f">{point}</span>" in markup
     assert "cache breakpoint (automatic: top-level cache_control)" in markup
-    assert f"expected read {p.cache.expected_read:,}" in markup
+    assert re.search(rf">cache read</td><td[^>]*>{p.cache.expected_read:,}</td>", markup)  # the plan
     assert "<b>Left out</b>: 0 messages" in markup
+    assert insp.verdict().status == "planned" and "Planned (not sent here): read 1," in markup
+    insp.update(p, usage=turn.usage)
+    assert f"Read {turn.usage.cache_read_input_tokens:,} of {p.input_tokens:,}" in insp.to_html()
     # each message with its tokens, as the counter counts its dict form
     counter = SimTokenCounter()
     tokens = [counter.count_message(m, model=MODEL) for m in p.messages]
@@ -56,9 +59,12 @@ def test_left_out_count_and_ids(make_session):
         turn = session.send(text)
     markup = PayloadInspector(turn.payload).to_html()
     assert len(turn.payload.left_out) == 4
-    assert "<b>Left out</b>: 4 messages" in markup
+    left = re.search(r'<div data-convolab="left-out"><details[^>]*><summary[^>]*>(.*?)</summary>(.*?)</details>',
+                     markup)
+    assert left, "the left-out messages are collapsed behind their count"
+    assert left.group(1) == "Left out: 4 messages (stored, not sent); their ids"
     for mid in turn.payload.left_out:
-        assert mid in markup
+        assert mid in left.group(2)
 
 
 def test_summary_and_pins_are_highlighted(make_session):
@@ -138,3 +144,65 @@ def test_no_payload_and_update(make_session):
     assert "Payload: sliding" in insp._view.value
     bundle = insp._repr_mimebundle_()
     assert WIDGET_VIEW in bundle and bundle["text/html"] == insp.to_html()
+
+
+def sent(conv, strategy, client, text):
+    conv.add("user", text)
+    payload = strategy.build(conv)
+    reply = payload.create(client)
+    conv.add("assistant", reply.content)
+    return payload, reply.usage
+
+
+def verdict_of(payload, usage, previous, seconds=None):
+    return PayloadInspector(payload, usage=usage, previous=previous, seconds_since=seconds).verdict()
+
+
+def test_cache_verdicts_read_below_minimum_prefix_changed_and_expired(policy):
+    clock = ManualClock()
+    client = Simulator(clock=clock).client()
+    strategy = FullHistory()
+    conv = convolab.Conversation(system_prompt=policy, model=MODEL)
+    first, u1 = sent(conv, strategy, client, "I'm Ada.")
+    assert verdict_of(first, u1, None).status == "first"
+    second, u2 = sent(conv, strategy, client, "I fly to Lisbon.")
+    v = verdict_of(second, u2, first)
+    assert v.status == "read" and f"Read {u2.cache_read_input_tokens:,} of {second.input_tokens:,}" in v.text
+
+    clock.advance(301)  # over the 5-minute TTL
+    third, u3 = sent(conv, strategy, client, "On 12 May.")
+    assert u3.cache_read_input_tokens == 0
+    v = verdict_of(third, u3, second, seconds=301)
+    assert v.status == "expired" and "5 minutes earlier, over the 5m TTL" in v.text
+    assert verdict_of(third, u3, second).status == "expired"  # without the time: by elimination
+
+    other = convolab.Conversation(system_prompt=policy.replace("Rule 1:", "Rule one:"), model=MODEL)
+    changed, u4 = sent(other, strategy, client, "I'm Ada.")
+    v = verdict_of(changed, u4, first)
+    assert u4.cache_read_input_tokens == 0
+    assert (v.status, v.changed_at, v.where) == ("prefix-changed", 1, "system block 1")
+    assert "prefix changed at block 1 (system block 1)" in v.text
+
+    short = convolab.Conversation(system_prompt="You are brief.", model=MODEL)
+    a, ua = sent(short, strategy, client, "Hello.")
+    b, ub = sent(short, strategy, client, "Again.")
+    assert verdict_of(a, ua, None).status == "below-minimum"
+    v = verdict_of(b, ub, a)
+    assert v.status == "below-minimum" and "minimum cacheable length (1,024)" in v.text
+
+
+def test_a_moved_window_reads_only_the_system_prompt(policy):
+    client = Simulator(clock=ManualClock()).client()
+    strategy = SlidingWindow(max_turns=1)
+    conv = convolab.Conversation(system_prompt=policy, model=MODEL)
+    first, _ = sent(conv, strategy, client, "I'm Ada.")
+    second, usage = sent(conv, strategy, client, "I fly to Lisbon.")
+    v = verdict_of(second, usage, first)
+    assert v.status == "partial" and (v.changed_at, v.where) == (2, "message 1 (user)")
+    assert 0 < usage.cache_read_input_tokens < second.input_tokens
+
+
+def test_no_breakpoint_means_caching_is_off(policy):
+    conv = convolab.Conversation(system_prompt=policy, model=MODEL)
+    payload, usage = sent(conv, FullHistory(cache=False), Simulator().client(), "Hello.")
+    assert verdict_of(payload, usage, None).status == "off"
