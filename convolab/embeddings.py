@@ -70,13 +70,28 @@ _MODELS: dict[tuple[str, int], Any] = {}
 _LOAD_LOCK = threading.Lock()
 
 
+def _import_quietly(name: str) -> Any:
+    """Import ``name`` leaving the root logger as it was: wordllama calls ``logging.basicConfig(
+    level=INFO)`` on import, which would print every HTTP request of the SDK to stderr (a red box
+    under each notebook cell)."""
+    import importlib
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return importlib.import_module(name)
+    finally:
+        root.handlers[:], root.level = handlers, level
+
+
 def _wordllama(config: str, dim: int) -> Any:
     """The WordLlama model, loaded once per process from the files inside its wheel."""
     with _LOAD_LOCK:
         model = _MODELS.get((config, dim))
         if model is None:
             try:
-                import wordllama
+                wordllama = _import_quietly("wordllama")
             except ImportError as e:
                 raise ConfigurationError(
                     f"WordLlamaEmbedder needs the wordllama package ({e.name} is not installed): "

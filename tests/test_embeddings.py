@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -99,3 +100,11 @@ def test_memory_vector_store_round_trip():
     assert isinstance(vs, VectorStore)
     vs.save_vectors("c", "e", [MessageVectors("m1", "h1", np.eye(2, dtype=np.float32))])
     assert [r.message_id for r in vs.load_vectors("c", "e")] == ["m1"] and vs.load_vectors("c", "x") == []
+
+
+def test_loading_wordllama_leaves_the_root_logger_alone():
+    script = ("import logging\nfrom convolab.embeddings import WordLlamaEmbedder\n"
+              "WordLlamaEmbedder().embed(['hello'])\n"
+              "root = logging.getLogger()\nprint(root.level, len(root.handlers))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(logging.WARNING), "0"]  # wordllama's logging.basicConfig(level=INFO) undone

@@ -267,7 +267,9 @@ def test_widgets_export_their_static_view(tmp_path: Path):
 
 
 def test_registered_as_convolab_report():
-    assert cli.commands.get("report") is report
+    import click
+
+    assert cli.get_command(click.Context(cli), "report") is report
 
 
 def test_unreadable_notebook_is_one_line(tmp_path: Path):

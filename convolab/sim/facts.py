@@ -5,7 +5,8 @@ as ``StructuredMemory`` sends it) and returns a ``Fact`` for each sentence that 
 something: who it is about, the fact told in the third person with its dates resolved, when it
 happened, the sentence word for word, the day it was said, a topic when it is a state a later
 statement replaces ("I moved to Berlin" after "I live in Paris": both are about ``home``), and an
-importance from 1 to 5 (names, numbers, dates and first-hand statements matter most).
+importance from 1 to 5 (5 when the speaker asks for it to be remembered; otherwise names, numbers,
+dates and first-hand statements matter most).
 Greetings, thanks, questions, instructions to the model and passing remarks (importance 1: no
 name, number, date or first-hand statement) are not recorded.
 
@@ -29,6 +30,9 @@ from convolab.sim.text import Sentence
 _FILLER = re.compile(r"\b(?:really|so|super|just|totally|actually|kinda|pretty|very|literally|honestly)\s+", re.I)
 _LEAD = re.compile(r"^(?:(?:hey|hi|hello|thanks|thank you|wow|yeah|yes|yep|yup|oh|ok|okay|so|well|btw|"
                    r"by the way|anyway|and|plus|aww|woah|haha|also)\b[\s,!.:-]*)+", re.I)
+# "Please remember: ...", "Don't forget that ...": the speaker asks for it to be kept (importance 5)
+_KEEP = re.compile(r"^(?:please\s+)?(?:remember|note|keep in mind|don'?t forget|do not forget|make a note)"
+                   r"(?:\s+that)?\s*[:,-]?\s*", re.I)
 _PHOTO = re.compile(r"\s*\[shares a photo: (?:a photo of |a photography of )?([^\]]*)\]")
 _INSTRUCTION = re.compile(r"\b(?:call the|record_memory|record memory|tool once|latest exchange|memory from)\b", re.I)
 MIN_IMPORTANCE = 2  # facts below it are left out
@@ -70,7 +74,9 @@ def _topic(sentence: str) -> str:
 
 
 def _importance(s: Sentence) -> int:
-    text = s.text
+    text = _LEAD.sub("", s.text)
+    if _KEEP.match(text):
+        return 5
     score = 1 + bool(numbers(text)) + bool(has_date(text)) + bool(names(text)) + (s.first or s.plural)
     return min(5, score)
 
@@ -79,6 +85,7 @@ def _told(text: str, who: str, anchor: Any) -> tuple[str, str]:
     """The fact in the third person with its dates resolved, and when it happened."""
     text = _PHOTO.sub(lambda m: f" (photo: {m.group(1).strip()})", text)
     text = _LEAD.sub("", text).strip() or text
+    text = _KEEP.sub("", text).strip() or text
     when = ""
     if anchor is not None:
         spans = date_spans(text, anchor)
