@@ -80,6 +80,7 @@ def test_quickstart_shows_the_chat_its_request_and_the_cache_read(shared_chromiu
         assert chat.locator('[data-role="assistant"]').count() == 2
         assert chat.get_by_text(re.compile(r"cache read 1,\d{3}")).count() >= 1  # the second turn read the cache
         chart = chat.locator('[data-convolab="chart"] svg').first
+        chart.wait_for(state="visible", timeout=30_000)  # the chart redraws after the reply is shown
         assert chart.bounding_box()["width"] > 300
         assert chart.locator('path[aria-label*="tokens: cache read"]').count() >= 1  # drawn, not only in the legend
         verdict = page.locator('[data-convolab="cache-verdict"][data-status="read"]:visible').first  # the inspector
@@ -123,8 +124,9 @@ def test_chat_widget_answers_on_enter_and_forks_in_the_browser(shared_chromium, 
             page.wait_for_function("n => document.querySelectorAll('[data-role=assistant]').length >= n", arg=n,
                                    timeout=30_000)
         assert replies.count() == 2 and box.input_value() == ""
-        chart = widget.locator('[data-convolab="chart"] svg').first
-        assert chart.bounding_box()["width"] > 100
+        # the chart redraws after the reply is shown: wait for a drawn one, not only the first frame
+        page.wait_for_function("() => [...document.querySelectorAll('[data-convolab=chart] svg')]"
+                               ".some(s => s.getBoundingClientRect().width > 100)", timeout=30_000)
 
         widget.locator(".widget-inline-hbox", has_text="fork at turn").locator("input").first.fill("1")
         widget.get_by_role("button", name="Fork").click()
