@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from convolab.blocks import SUMMARY_MARKER
 from convolab.pricing import cost_usd
 from convolab.session import ChatSession
 from convolab.sim import Simulator
@@ -34,7 +35,6 @@ from convolab.sim.responder import respond
 from convolab.stores.duckdb import DuckDBStore
 from convolab.strategies import Summarizing
 from convolab.strategies.memory import TOOL_NAME
-from convolab.strategies.summarizing import SUMMARY_MARKER
 
 KILLS = 30 if os.environ.get("CI") else 10  # at random points
 SIDE_KILLS = 4  # while a side call is with the API: two memory extractions, two summaries

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from convolab.blocks import reply_text
 from convolab.datasets.records import QAItem, Sample
+from convolab.errors import ConfigurationError
 from convolab.eval import metrics
 from convolab.eval.direct import DirectClient
 from convolab.eval.kinds import kind
@@ -131,7 +133,7 @@ def new_strategy(name: str, budget_tokens: int | None) -> Strategy:
 
 
 def _text(reply: Any) -> str:
-    return " ".join(getattr(b, "text", "") for b in reply.content if getattr(b, "type", "") == "text").strip()
+    return reply_text(reply).strip()
 
 
 def take_back(strategy: Strategy, conversation: Conversation, message: Message) -> None:
@@ -201,7 +203,7 @@ class _Replay:
         from convolab.sim import ManualClock, Simulator
 
         if mode not in MODES or pace not in PACES:
-            raise ValueError(f"mode must be one of {MODES} and pace one of {PACES}, got {mode!r}, {pace!r}")
+            raise ConfigurationError(f"mode must be one of {MODES} and pace one of {PACES}, got {mode!r}, {pace!r}")
         src = sample.conversation
         first = src.messages[0].created_at if src.messages else None
         if client is None:
