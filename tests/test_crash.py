@@ -30,7 +30,7 @@ from convolab.blocks import SUMMARY_MARKER
 from convolab.pricing import cost_usd
 from convolab.session import ChatSession
 from convolab.sim import Simulator
-from convolab.sim.http import serve
+from convolab.sim.http_server import serve
 from convolab.sim.responder import respond
 from convolab.stores.duckdb import DuckDBStore
 from convolab.strategies import Summarizing

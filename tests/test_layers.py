@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("strategies", {"strategies"}),
     ("stores", {"stores"}),
     ("sessions", {"costs", "metering", "steps", "turn", "session", "async_session", "clients"}),
-    ("applications", {"datasets", "eval", "commands", "cli", "widgets", "workshop", "report", "__init__"}),
+    ("applications", {"datasets", "eval", "commands", "cli", "widgets", "workshop", "notebook_export", "__init__"}),
 ]
 RANK = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
 

@@ -30,7 +30,7 @@ from convolab.catalog import get_model
 from convolab.datasets.records import Sample
 from convolab.errors import ConfigurationError, ConvolabError, NotRecorded, SpendCapReached
 from convolab.eval.replay import Run, replay_sample
-from convolab.eval.report import EvalResult, frames
+from convolab.eval.results import EvalResult, frames
 from convolab.model import DEFAULT_MODEL
 from convolab.strategies import NAMES, make_strategy
 
