@@ -1,9 +1,9 @@
 """``CostTracker``: what each user spent, read from the store's usage ledger, and budgets
 enforced *before* a request is sent.
 
-The chapter kept costs in a process-memory dict (lost on restart), priced them from a stale
-table that silently fell back to Sonnet's prices, and checked the budget after spending. Here
-every billed request is a ``UsageEvent`` row (``request_id`` unique, so nothing is recorded
+Costs kept in a process-memory dict are lost on restart, a price table without dates goes
+stale, a silent fallback to another model's prices hides a missing row, and a budget checked
+after spending is overrun by the request that crosses it. Here every billed request is a ``UsageEvent`` row (``request_id`` unique, so nothing is recorded
 twice) priced by ``convolab.pricing`` with cache writes and reads, and a request's worst case
 is reserved against the day's limit in the same transaction that checks it.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from convolab.model import new_id
 from convolab.pricing import PER, cost_usd, price_for, usage_tokens
-from convolab.stores.base import Reservation, Store, UsageEvent
+from convolab.stores.base import Ledger, Reservation, UsageEvent
 
 
 def usage_event(user_id: str, model: str, usage: Any, *, request_id: str | None = None,
@@ -103,12 +103,12 @@ class DaySpend:
 class CostTracker:
     """Per-user, per-day costs from a store's ledger; days are UTC unless ``tz`` says otherwise.
 
-    Keeps the chapter's API: ``record(user_id, model, input_tokens, output_tokens)``,
+    The familiar tracker's API: ``record(user_id, model, input_tokens, output_tokens)``,
     ``daily_cost(user_id, day=None)`` and ``within_budget(user_id, daily_limit_usd)``, now read
     from the store (shared by every process using it) and priced with cache writes and reads.
     """
 
-    def __init__(self, store: Store, *, tz: tzinfo = UTC):
+    def __init__(self, store: Ledger, *, tz: tzinfo = UTC):
         self.store = store
         self.tz = tz
 
@@ -129,7 +129,7 @@ class CostTracker:
                cache_creation_input_tokens: int = 0, cache_read_input_tokens: int = 0,
                request_id: str | None = None, conversation_id: str | None = None,
                at: datetime | None = None) -> UsageEvent:
-        """Record one request (the chapter's signature, plus cache tokens) and return its row.
+        """Record one request (its model and token counts, plus cache tokens) and return its row.
         Recording the same ``request_id`` twice keeps the first row."""
         usage = {"input_tokens": input_tokens, "output_tokens": output_tokens,
                  "cache_creation_input_tokens": cache_creation_input_tokens,

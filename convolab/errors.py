@@ -12,6 +12,7 @@
     ├── StoreUnreadable       a database file that cannot be opened or written as a convolab store
     ├── SpendCapReached       a live evaluation stopped before passing its --max-usd (resumable)
     ├── NotRecorded           a replay needs responses its recording does not hold
+    ├── InvalidDataset        a dataset record that cannot be read in its format (names the record)
     └── ConfigurationError    a missing optional dependency or a bad setting (a strategy knob,
                               max_tokens past the model's limit, a strategy state of another version)
 
@@ -113,6 +114,11 @@ class StoreLocked(ConvolabError):
 
 class StoreUnreadable(ConvolabError):
     """A database file that is not a convolab store, is damaged, or cannot be written."""
+
+
+class InvalidDataset(ConvolabError, ValueError):
+    """A dataset record (a LoCoMo or LongMemEval date, a turn) that cannot be read in its
+    format; the message names the record and shows the expected form."""
 
 
 class ConfigurationError(ConvolabError, ValueError):

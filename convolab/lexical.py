@@ -1,9 +1,11 @@
-"""Words for lexical matching: one stopword list, one tokenizer, one BM25 index.
+"""Words for lexical matching: one stopword list, one tokenizer, one BM25 scorer.
 
-Retrieval's term index and its query rewriting use these (the evaluation's word tests keep
-their own, shorter list of function words in ``convolab.eval.metrics``: they decide what an
-answer must contain, a different job; the simulated Claude keeps its own words too, since it
-stands for the model, not for convolab).
+``STOPWORDS`` is the one list of words that say nothing about a subject (function words,
+contractions, greetings and fillers such as "yeah", "thanks", "remind"): retrieval's index and
+query rewriting, the evaluation's answer words (``convolab.eval.metrics``) and the simulated
+Claude's terms (``convolab.sim.text``) all leave out the same words. ``bm25_idf`` and
+``bm25_term`` are the one BM25 formula, used by ``TermIndex`` and by the simulator's sentence
+ranking (``convolab.sim.evidence``), each over its own statistics.
 
 Tokenizing is lexical: lowercase words (any script), ``STOPWORDS`` removed, light suffix
 stripping (``convolab.stemming``: plural -s/-es/-ies, -ing, -ed, a final -e), numbers kept
@@ -33,34 +35,54 @@ from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from convolab.stemming import stem
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["STOPWORDS", "TermIndex", "stem", "tokenize"]
+__all__ = ["STOPWORDS", "TermIndex", "bm25_idf", "bm25_term", "stem", "tokenize"]
 
 STOPWORDS = frozenset([
-    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are",
-    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but",
-    "by", "can", "could", "did", "do", "does", "doing", "done", "down", "during", "each", "few",
-    "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers",
-    "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its",
-    "itself", "just", "let", "me", "more", "most", "my", "myself", "no", "nor", "not", "now",
-    "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over",
-    "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their",
-    "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through",
-    "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where",
-    "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours",
-    "yourself", "yourselves", "also", "ok", "okay", "oh", "yes", "yeah", "hi", "hello", "hey",
-    "thanks", "thank", "please", "tell", "know", "remind", "s", "t", "d", "ll", "m", "re", "ve",
-    "cannot", "can't", "don't", "doesn't", "didn't", "isn't", "aren't", "wasn't", "weren't",
-    "haven't", "hasn't", "hadn't", "won't", "wouldn't", "shouldn't", "couldn't",
+    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and",
+    "another", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below",
+    "between", "both", "but", "by", "can", "cannot", "could", "d", "did", "do", "does", "doing",
+    "done", "down", "during", "each", "either", "even", "few", "for", "from", "further", "get",
+    "got", "had", "has", "have", "having", "he", "hello", "her", "here", "hers", "herself",
+    "hey", "hi", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its",
+    "itself", "just", "know", "let", "like", "ll", "lot", "lots", "m", "many", "me", "might",
+    "mine", "more", "most", "much", "must", "my", "myself", "neither", "no", "nor", "not",
+    "now", "of", "off", "oh", "ok", "okay", "on", "once", "one", "only", "onto", "or", "other",
+    "ought", "our", "ours", "ourselves", "out", "over", "own", "please", "quite", "rather",
+    "re", "really", "remind", "s", "same", "shall", "she", "should", "so", "some", "still",
+    "such", "t", "tell", "than", "thank", "thanks", "that", "the", "their", "theirs", "them",
+    "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too",
+    "under", "until", "up", "us", "ve", "very", "was", "we", "well", "were", "what", "when",
+    "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "yeah",
+    "yes", "yet", "you", "your", "yours", "yourself", "yourselves",
+    "aren't", "can't", "couldn't", "didn't", "doesn't", "don't", "hadn't", "hasn't", "haven't",
+    "he'd", "he'll", "he's", "here's", "how's", "i'd", "i'll", "i'm", "i've", "isn't", "it's",
+    "let's", "mustn't", "shan't", "she'd", "she'll", "she's", "shouldn't", "that's", "there's",
+    "they'd", "they'll", "they're", "they've", "wasn't", "we'd", "we'll", "we're", "we've",
+    "weren't", "what's", "when's", "where's", "who's", "why's", "won't", "wouldn't", "you'd",
+    "you'll", "you're", "you've",
 ])
 
 _TOKEN = re.compile(r"\d+(?:[.,:]\d+)*(?![^\W\d_])|[^\W_]+(?:'[^\W_]+)?")
+
+
+def bm25_idf(n: int | float, df: int | float) -> float:
+    """BM25's inverse document frequency of a term found in ``df`` of ``n`` documents (the
+    "+ 1" form: never negative, however common the term)."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def bm25_term(weight: Any, tf: Any, length: Any, avgdl: float, k1: float, b: float) -> Any:
+    """One term's BM25 score in a document: ``weight`` (its idf, times any query weight) for
+    ``tf`` occurrences in a document of ``length`` terms, ``avgdl`` the average length.
+    Works on numbers and on numpy arrays alike."""
+    return weight * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * length / avgdl))
 
 
 def tokenize(text: str) -> list[str]:
@@ -149,15 +171,14 @@ class TermIndex:
         if n == 0:
             return scores
         avgdl = self.cum[n] / n or 1.0
-        norm = k1 * (1.0 - b + b * np.frombuffer(self.lengths, dtype=np.int32, count=n) / avgdl)
+        lengths = np.frombuffer(self.lengths, dtype=np.int32, count=n)
         for term in sorted(set(terms)):  # one summation order: the same floats for the same query
             ids_tfs = self.postings.get(term)
             df = bisect_left(ids_tfs[0], n) if ids_tfs is not None else 0
             if df:
                 ids = np.frombuffer(ids_tfs[0], dtype=np.int32, count=df)
                 tf = np.frombuffer(ids_tfs[1], dtype=np.int32, count=df).astype(np.float64)
-                idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-                scores[ids] += idf * tf * (k1 + 1.0) / (tf + norm[ids])
+                scores[ids] += bm25_term(bm25_idf(n, df), tf, lengths[ids], avgdl, k1, b)
         scores[np.frombuffer(self.retrievable, dtype=np.int8, count=n) == 0] = 0.0
         return scores
 

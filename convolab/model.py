@@ -22,12 +22,13 @@ import itertools
 import json
 import uuid
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from convolab.blocks import content_text
 from convolab.errors import InvalidConversation
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
@@ -169,26 +170,6 @@ def blocks_of(message: MessageLike) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     return list(content)
-
-
-def content_text(content: Content) -> str:
-    if isinstance(content, str):
-        return content
-    return "\n\n".join(b["text"] for b in content if b.get("type") == "text" and isinstance(b.get("text"), str))
-
-
-def input_values(value: Any) -> Iterator[str]:
-    """The strings (and numbers, as text) inside a tool call's input, keys left out, in order."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from input_values(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from input_values(v)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        yield str(value)
 
 
 def content_hash(role: str, content: Content) -> str:
@@ -392,14 +373,3 @@ class Conversation:
 
     def tool_exchanges(self) -> list[ToolExchange]:
         return tool_exchanges(self.messages)
-
-    def estimated_tokens(self, counter: Any = None) -> int:
-        """Input tokens a request with the whole history would bill, system and tools included.
-
-        Uses the chapter's chars/4 estimate unless a ``convolab.tokens.TokenCounter`` is given.
-        Each message's count is memoized on the message, so this costs one addition per message.
-        """
-        from convolab.tokens import CharEstimate, count_request
-
-        return count_request(counter or CharEstimate(), model=self.model, system=self.system_prompt,
-                             tools=self.tools, messages=self.messages)

@@ -1,7 +1,7 @@
 """Repair a stored message sequence into one the Messages API accepts, never losing user text.
 
-The book's ``validate_message_sequence`` drops the second of two consecutive same-role
-messages, so after a crash between two saves the user's own words vanish. ``repair_messages``
+A validator that drops the second of two consecutive same-role messages (a common way to make
+a sequence alternate) loses the user's own words after a crash between two saves. ``repair_messages``
 merges instead, and reports everything it did::
 
     >>> msgs = [{"role": "user", "content": "Hi, I'm Ada."}, {"role": "user", "content": "Still there?"}]
@@ -303,64 +303,85 @@ def _pair_tools(out: list[ApiMessage], starts: list[int], fresh: set[int], repor
     for k, msg in enumerate(out):
         content = msg["content"]
         if msg["role"] == "assistant":
-            pending = []
-            if type(content) is list:
-                for b in content:
-                    if b["type"] == "tool_use" and type(b.get("id")) is str:
-                        pending.append(b["id"])
-                if len(pending) > 1 and len(set(pending)) < len(pending):
-                    pending = _drop_repeated_calls(msg, starts[k], k in fresh, report)
+            pending = _calls_of(msg, starts[k], k in fresh, report)
             continue
-        p = len(pending)
-        if type(content) is str:
-            if not p:
-                continue
-            blocks: list[Block] = [{"type": "text", "text": content}]
-        else:
-            blocks = content
-            if blocks[0]["type"] != "tool_result":  # tool_result blocks are at the front by now
-                if not p:
-                    continue  # nothing asked, nothing answered
-            elif (p and len(blocks) >= p and blocks[p - 1]["type"] == "tool_result"
-                  and (len(blocks) == p or blocks[p]["type"] != "tool_result")
-                  and (blocks[0].get("tool_use_id") == pending[0] if p == 1
-                       else [b.get("tool_use_id") for b in blocks[:p]] == pending)):
-                pending = []  # the common case: every call answered, in order
-                continue
-        n = 0
-        while n < len(blocks) and blocks[n]["type"] == "tool_result":
-            n += 1
-        want = set(pending)
-        kept: list[Block] = []
-        texts: list[Block] = []
-        for b in blocks[:n]:
-            tid = b.get("tool_use_id")
-            if isinstance(tid, str) and tid in want:
-                want.discard(tid)
-                kept.append(b)
-            else:
-                why = ("answers a tool_use already answered" if tid in pending else
-                       "answers no tool_use of the previous assistant message")
-                report.tool_fixes.append(ToolFix(starts[k], str(tid), "result_to_text",
-                                                 f"orphan tool_result {why}; kept as text"))
-                texts.extend(_result_as_text(b))
-        missing = [t for t in pending if t in want]
-        for tid in missing:
-            report.tool_fixes.append(ToolFix(starts[k - 1], tid, "synthetic_result",
-                                             "tool_use had no tool_result at the start of the next "
-                                             "user message; an is_error result was added"))
-        synthetic = [{"type": "tool_result", "tool_use_id": t, "is_error": True, "content": MISSING_RESULT}
-                     for t in missing]
-        if missing or texts:
-            rest = blocks[n:]
-            if k not in fresh:
-                kept = [b.copy() for b in kept]
-                rest = [b.copy() for b in rest]
-            msg["content"] = [*kept, *synthetic, *texts, *rest]
+        if not pending and (type(content) is str or content[0]["type"] != "tool_result"):
+            continue  # nothing asked, nothing answered
+        blocks: list[Block] = [{"type": "text", "text": content}] if type(content) is str else content
+        if not _answers_in_order(blocks, pending):
+            _answer(msg, blocks, pending, k, starts, k in fresh, report)
         pending = []
 
 
+def _calls_of(msg: ApiMessage, index: int, fresh: bool, report: RepairReport) -> list[str]:
+    """The tool_use ids of an assistant message, a repeated id dropped (``_drop_repeated_calls``)."""
+    content = msg["content"]
+    if type(content) is not list:
+        return []
+    ids = [b["id"] for b in content if b["type"] == "tool_use" and type(b.get("id")) is str]
+    if len(ids) > 1 and len(set(ids)) < len(ids):
+        return _drop_repeated_calls(msg, index, fresh, report)
+    return ids
+
+
+def _answers_in_order(blocks: list[Block], pending: list[str]) -> bool:
+    """The common case: the message starts with exactly one tool_result per call, in order."""
+    p = len(pending)
+    return bool(p and len(blocks) >= p and blocks[p - 1]["type"] == "tool_result"
+                and (len(blocks) == p or blocks[p]["type"] != "tool_result")
+                and (blocks[0].get("tool_use_id") == pending[0] if p == 1
+                     else [b.get("tool_use_id") for b in blocks[:p]] == pending))
+
+
+def _answer(msg: ApiMessage, blocks: list[Block], pending: list[str], k: int, starts: list[int],
+            fresh: bool, report: RepairReport) -> None:
+    """Rewrite user message ``k`` so that its leading tool_results answer exactly ``pending``:
+    orphan results become text, missing ones get a synthetic error result."""
+    n = 0
+    while n < len(blocks) and blocks[n]["type"] == "tool_result":
+        n += 1
+    want = set(pending)
+    kept: list[Block] = []
+    texts: list[Block] = []
+    for b in blocks[:n]:
+        tid = b.get("tool_use_id")
+        if isinstance(tid, str) and tid in want:
+            want.discard(tid)
+            kept.append(b)
+        else:
+            why = ("answers a tool_use already answered" if tid in pending else
+                   "answers no tool_use of the previous assistant message")
+            report.tool_fixes.append(ToolFix(starts[k], str(tid), "result_to_text",
+                                             f"orphan tool_result {why}; kept as text"))
+            texts.extend(_result_as_text(b))
+    missing = [t for t in pending if t in want]
+    for tid in missing:
+        report.tool_fixes.append(ToolFix(starts[k - 1], tid, "synthetic_result",
+                                         "tool_use had no tool_result at the start of the next "
+                                         "user message; an is_error result was added"))
+    synthetic = [{"type": "tool_result", "tool_use_id": t, "is_error": True, "content": MISSING_RESULT}
+                 for t in missing]
+    if missing or texts:
+        rest = blocks[n:]
+        if not fresh:
+            kept = [b.copy() for b in kept]
+            rest = [b.copy() for b in rest]
+        msg["content"] = [*kept, *synthetic, *texts, *rest]
+
+
 # -- the function ----------------------------------------------------------------------------
+
+@dataclass
+class _Output:
+    """The messages being built, and what the later passes need to know about them."""
+
+    out: list[ApiMessage] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)  # input index of each output message's first source
+    runs: dict[int, list[int]] = field(default_factory=dict)  # position -> input indices, merged ones only
+    fresh: set[int] = field(default_factory=set)  # positions whose content list and blocks are our copies
+    check: list[int] = field(default_factory=list)  # user messages whose tool_results may be misplaced
+    parts: dict[int, list[str]] = field(default_factory=dict)  # position -> strings of a run, joined once
+
 
 def repair_messages(messages: Iterable[Message | Mapping[str, Any]],
                     for_request: bool = False) -> tuple[list[ApiMessage], RepairReport]:
@@ -372,14 +393,9 @@ def repair_messages(messages: Iterable[Message | Mapping[str, Any]],
     ``InvalidConversation``. See the module docstring for the rules.
     """
     report = RepairReport()
-    out: list[ApiMessage] = []
-    starts: list[int] = []  # input index of each output message's first source
-    runs: dict[int, list[int]] = {}  # output position -> input indices, for merged messages only
-    fresh: set[int] = set()  # output positions whose content list and block dicts are our copies
-    check: list[int] = []  # user messages (output positions) whose tool_results may be misplaced
-    parts: dict[int, list[str]] = {}  # output position -> strings of a run, joined once at the end
+    o = _Output()
+    out, starts = o.out, o.starts
     last_role = None
-
     for i, m in enumerate(messages):
         if type(m) is dict and isinstance(r := m.get("role"), str) and r in _ROLES and "content" in m:
             role, content = _ROLES[r], m["content"]  # the fast path; Role members match too
@@ -387,72 +403,100 @@ def repair_messages(messages: Iterable[Message | Mapping[str, Any]],
             role, content = m.role._value_, m.content  # ``.value`` is a slow enum property
         else:
             role, content = _read(m, i)
-        copied = False
-        if type(content) is str:
-            if not content or content.isspace():
-                report.dropped.append(Dropped(i, None, "empty or whitespace-only text"))
-                continue
-        else:
-            content, copied = _clean_blocks(content, i, report)
-            if not content:
-                report.dropped.append(Dropped(i, None, "no non-empty content"))
-                continue
+        content, copied = _non_empty(content, i, report)
+        if content is None:
+            continue
         if role == last_role:
-            k = len(out) - 1
-            prev = out[k]["content"]
-            if type(prev) is str and type(content) is str:
-                parts.setdefault(k, [prev]).append(content)  # joining once keeps long runs linear
-            else:
-                if k in parts:
-                    prev = out[k]["content"] = "\n\n".join(parts.pop(k))
-                if k not in fresh:  # never extend a list the caller gave us
-                    prev = out[k]["content"] = ([{"type": "text", "text": prev}] if type(prev) is str
-                                                else [b.copy() for b in prev])
-                    fresh.add(k)
-                if type(content) is str:
-                    prev.append({"type": "text", "text": content})
-                else:
-                    prev.extend(content if copied else [b.copy() for b in content])
-                if role == "user" and (not check or check[-1] != k):
-                    check.append(k)
-            runs.setdefault(k, [starts[k]]).append(i)
+            _merge(o, role, content, copied)
+            o.runs.setdefault(len(out) - 1, [starts[-1]]).append(i)
         else:
             if copied:
-                fresh.add(len(out))
+                o.fresh.add(len(out))
             if role == "user" and type(content) is list and len(content) > 1 and _results_misplaced(content):
-                check.append(len(out))
+                o.check.append(len(out))
             out.append({"role": role, "content": content})
             starts.append(i)
             last_role = role
-
-    for k, strings in parts.items():
-        out[k]["content"] = "\n\n".join(strings)
-    for k, idx in runs.items():
-        report.merged.append(Merged(idx[0], tuple(idx[1:]), out[k]["role"],
-                                    f"consecutive {out[k]['role']} messages merged, content kept in order"))
-    for k in check:
-        blocks = out[k]["content"]
-        if _results_misplaced(blocks):
-            if k not in fresh:
-                blocks = [b.copy() for b in blocks]
-                fresh.add(k)
-            moved = ([b for b in blocks if b["type"] == "tool_result"]
-                     + [b for b in blocks if b["type"] != "tool_result"])
-            out[k]["content"] = moved
-            report.tool_fixes.append(ToolFix(starts[k], str(moved[0].get("tool_use_id", "?")), "moved_first",
-                                             "tool_result blocks moved before the other content, "
-                                             "as the API requires"))
-
+    _close_runs(o, report)
+    _move_results_first(o, report)
     if for_request:
-        # the end first: popping it leaves the positions in ``runs`` valid for the start
-        if out and out[-1]["role"] == "assistant":
-            _set_aside(out, starts, runs, len(out) - 1, report,
-                       "a request must end with a user message (an unanswered or incomplete turn)")
-        if out and out[0]["role"] == "assistant":
-            _set_aside(out, starts, runs, 0, report, "a request must start with a user message")
-            fresh = {k - 1 for k in fresh}
-        _pair_tools(out, starts, fresh, report)
+        _as_request(o, report)
     return out, report
+
+
+def _non_empty(content: Any, i: int, report: RepairReport) -> tuple[Any, bool]:
+    """Input ``i``'s content with empty text left out (``None``: nothing left), and whether the
+    list is a copy of ours."""
+    if type(content) is str:
+        if not content or content.isspace():
+            report.dropped.append(Dropped(i, None, "empty or whitespace-only text"))
+            return None, False
+        return content, False
+    content, copied = _clean_blocks(content, i, report)
+    if not content:
+        report.dropped.append(Dropped(i, None, "no non-empty content"))
+        return None, False
+    return content, copied
+
+
+def _merge(o: _Output, role: str, content: Any, copied: bool) -> None:
+    """Add ``content`` to the last output message (of the same ``role``)."""
+    k = len(o.out) - 1
+    prev = o.out[k]["content"]
+    if type(prev) is str and type(content) is str:
+        o.parts.setdefault(k, [prev]).append(content)  # joining once keeps long runs linear
+        return
+    if k in o.parts:
+        prev = o.out[k]["content"] = "\n\n".join(o.parts.pop(k))
+    if k not in o.fresh:  # never extend a list the caller gave us
+        prev = o.out[k]["content"] = ([{"type": "text", "text": prev}] if type(prev) is str
+                                      else [b.copy() for b in prev])
+        o.fresh.add(k)
+    if type(content) is str:
+        prev.append({"type": "text", "text": content})
+    else:
+        prev.extend(content if copied else [b.copy() for b in content])
+    if role == "user" and (not o.check or o.check[-1] != k):
+        o.check.append(k)
+
+
+def _close_runs(o: _Output, report: RepairReport) -> None:
+    """Join the strings of each merged run once, and report the merges."""
+    for k, strings in o.parts.items():
+        o.out[k]["content"] = "\n\n".join(strings)
+    for k, idx in o.runs.items():
+        report.merged.append(Merged(idx[0], tuple(idx[1:]), o.out[k]["role"],
+                                    f"consecutive {o.out[k]['role']} messages merged, content kept in order"))
+
+
+def _move_results_first(o: _Output, report: RepairReport) -> None:
+    """In each user message that may need it, tool_result blocks go first, in their order."""
+    for k in o.check:
+        blocks = o.out[k]["content"]
+        if not _results_misplaced(blocks):
+            continue
+        if k not in o.fresh:
+            blocks = [b.copy() for b in blocks]
+            o.fresh.add(k)
+        moved = ([b for b in blocks if b["type"] == "tool_result"]
+                 + [b for b in blocks if b["type"] != "tool_result"])
+        o.out[k]["content"] = moved
+        report.tool_fixes.append(ToolFix(o.starts[k], str(moved[0].get("tool_use_id", "?")), "moved_first",
+                                         "tool_result blocks moved before the other content, "
+                                         "as the API requires"))
+
+
+def _as_request(o: _Output, report: RepairReport) -> None:
+    """Start and end with a user message (setting assistant ones aside) and pair the tools."""
+    out, fresh = o.out, o.fresh
+    # the end first: popping it leaves the positions in ``runs`` valid for the start
+    if out and out[-1]["role"] == "assistant":
+        _set_aside(out, o.starts, o.runs, len(out) - 1, report,
+                   "a request must end with a user message (an unanswered or incomplete turn)")
+    if out and out[0]["role"] == "assistant":
+        _set_aside(out, o.starts, o.runs, 0, report, "a request must start with a user message")
+        fresh = {k - 1 for k in fresh}
+    _pair_tools(out, o.starts, fresh, report)
 
 
 def _set_aside(out: list[ApiMessage], starts: list[int], runs: dict[int, list[int]], k: int,

@@ -31,7 +31,8 @@ class ChatSession(SessionView):
     ``send(content) -> SentTurn``; ``chat(text) -> str`` and ``stats`` for quick use.
     ``strategy`` is a ``Strategy`` or its name (``"full"``, ``"sliding"``, ...; default
     ``Summarizing()``); the client defaults to ``convolab.client()``; ``counter`` counts the
-    strategy's side calls for their reservations (default: the simulator's counting).
+    strategy's side calls for their reservations (default ``local_counter()``: ``SimTokenCounter``,
+    local and request-free; ``convolab.strategies.base.local_counter`` says why).
     """
 
     def __init__(self, *, store: Store, user_id: str, strategy: Strategy | str | None = None, client: Any = None,

@@ -1,13 +1,13 @@
 """Token counting: one protocol, several ways to count.
 
 A ``TokenCounter`` counts the three things every request bills as input: the system
-prompt, the tool definitions (both billed on *every* request: the chapter's pitfall 4),
+prompt, the tool definitions (both billed on *every* request, not once per conversation),
 and each message. Message counts are memoized on the ``Message`` itself (``Message.memo``)
 so a conversation's count is a sum of cached numbers, never a re-count of its history.
 
 Implementations:
 
-- ``CharEstimate``: the chapter's rule of thumb, characters / 4.
+- ``CharEstimate``: the common rule of thumb, characters / 4.
 - ``CalibratedEstimate``: characters / a per-model ratio learnt from the usage the API reports.
 - ``ExactCounter``: asks the API (``messages.count_tokens``), caching by content hash.
 """
@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from convolab.errors import ConfigurationError, InvalidConversation
 from convolab.model import (
+    Conversation,
     Message,
     MessageLike,
     content_hash,
@@ -79,7 +80,7 @@ def text_chars(content: Any) -> int:
 
 
 class CharEstimate:
-    """The chapter's estimate: characters / 4, for text in messages, system and tools."""
+    """The rule-of-thumb estimate: characters / 4, for text in messages, system and tools."""
 
     name = "chars/4"
     version = 0  # counts never change
@@ -116,6 +117,13 @@ def count_request(
     total = counter.count_system(system, model=model) + counter.count_tools(tools, model=model)
     return total + sum(counter.count_message(m, model=model) for m in messages)
 
+
+def count_conversation(counter: TokenCounter, conversation: Conversation) -> int:
+    """Input tokens a request with the whole of ``conversation`` would bill, its system prompt
+    and tools included. Each message's count is memoized on the message, so this costs one
+    addition per message once the history has been counted."""
+    return count_request(counter, model=conversation.model, system=conversation.system_prompt,
+                         tools=conversation.tools, messages=conversation.messages)
 
 
 # ---------------------------------------------------------------- calibrated estimate

@@ -32,6 +32,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from convolab.blocks import reply_text
 from convolab.costs import CostTracker, usage_event
 from convolab.errors import ConfigurationError, InvalidConversation
 from convolab.metering import IDEMPOTENCY_HEADER, Metering, SideCallClient, api_error, failure_kind
@@ -46,7 +47,7 @@ from convolab.model import (
 )
 from convolab.steps import Send, Steps, call
 from convolab.stores.base import Reservation, Store, UsageEvent
-from convolab.strategies.base import Payload, Strategy, default_counter
+from convolab.strategies.base import Payload, Strategy, local_counter
 from convolab.tokens import TokenCounter
 from convolab.validation import check_user_content
 
@@ -130,7 +131,7 @@ class SessionCore:
         self.store = store
         self.user_id = user_id
         self.strategy = as_strategy(strategy)
-        self.counter = counter or default_counter()  # counts side calls for their reservations
+        self.counter = counter or local_counter()  # counts side calls for their reservations (SimTokenCounter)
         self.created = conversation_id is None
         self._new = (title, metadata)
         self.conversation = Conversation(session_id=conversation_id or new_id(), system_prompt=system_prompt,
@@ -298,7 +299,7 @@ class SessionCore:
         except BaseException:
             self._take_back([reply], stored=False)
             raise
-        text = "".join(getattr(b, "text", "") for b in response.content if getattr(b, "type", "") == "text")
+        text = reply_text(response)
         side_cost = round(sum(e.cost_usd for e in side.take()), 10)
         self.last = SentTurn(index, turn.start, turn.end, turn.messages, reply=text, payload=payload, usage=usage,
                              cost_usd=event.cost_usd, side_cost_usd=side_cost, request_id=reservation.request_id,

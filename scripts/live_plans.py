@@ -28,7 +28,7 @@ from pathlib import Path
 
 from convolab.datasets import load_locomo, synthetic
 from convolab.eval.plan import Plan, plan_eval
-from convolab.eval.replay import Ledger
+from convolab.eval.replay import UsageTotals
 
 ROOT = Path(__file__).resolve().parent.parent
 STRATEGIES = ["full", "sliding", "summarizing", "memory", "retrieval", "compaction"]
@@ -49,18 +49,18 @@ def mean(plans: list[Plan]) -> Plan:
     return out.scaled(1 / len(plans))
 
 
-def grown(base: Ledger, short: Ledger, long: Ledger, per: float = 1.0) -> Ledger:
+def grown(base: UsageTotals, short: UsageTotals, long: UsageTotals, per: float = 1.0) -> UsageTotals:
     """``base`` times the growth from ``short`` to ``long``, field by field (``per``: a count
     the growth is divided by, such as the ratio of question counts)."""
     def factor(field: str) -> float:
         a, b = getattr(short, field), getattr(long, field)
         return (b / a) / per if a else 1.0
-    return Ledger(**{f: (round if isinstance(v, int) else float)(v * factor(f)) for f, v in vars(base).items()})
+    return UsageTotals(**{f: (round if isinstance(v, int) else float)(v * factor(f)) for f, v in vars(base).items()})
 
 
 def estimate(dev: Plan, short: Plan, long: Plan, q: dict[str, float]) -> Plan:
     """One unseen conversation: ``dev`` grown as the synthetic plans grow (see the docstring)."""
-    kinds: dict[str, dict[str, Ledger]] = {}
+    kinds: dict[str, dict[str, UsageTotals]] = {}
     for mode, ks in dev.kinds.items():
         kinds[mode] = {}
         for kind, base in ks.items():

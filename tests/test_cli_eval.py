@@ -18,17 +18,12 @@ REQUIRED = ["strategy", "conversations", "turns", "qa_items", "input_tokens", "c
             "answer_in_context", "correctness", "build_ms_p50"]
 
 
-LOCOMO = Path(__file__).parents[1].parent / "shared/data/locomo/locomo-dev.json"
 
 
 @pytest.fixture(scope="module")
-def locomo_record() -> dict:
+def locomo_record(locomo_dev) -> dict:
     """conv-30 cut to its first 2 sessions, with the QA items whose evidence lies there."""
-    if not LOCOMO.exists():
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"{LOCOMO} is missing (it is read from ../shared, never copied into the repo)")
-        pytest.skip(f"{LOCOMO} not found")
-    record = json.loads(LOCOMO.read_text(encoding="utf-8"))[1]
+    record = json.loads(locomo_dev.read_text(encoding="utf-8"))[1]
     conv = {k: v for k, v in record["conversation"].items()
             if not k.startswith("session_") or k.split("_")[1] in {"1", "2"}}
     kept = {t["dia_id"] for n in (1, 2) for t in conv[f"session_{n}"]}

@@ -26,15 +26,15 @@ from typing import Any
 
 import pytest
 
+from convolab.blocks import SUMMARY_MARKER
 from convolab.pricing import cost_usd
 from convolab.session import ChatSession
 from convolab.sim import Simulator
-from convolab.sim.http import serve
+from convolab.sim.http_server import serve
 from convolab.sim.responder import respond
 from convolab.stores.duckdb import DuckDBStore
 from convolab.strategies import Summarizing
 from convolab.strategies.memory import TOOL_NAME
-from convolab.strategies.summarizing import SUMMARY_MARKER
 
 KILLS = 30 if os.environ.get("CI") else 10  # at random points
 SIDE_KILLS = 4  # while a side call is with the API: two memory extractions, two summaries

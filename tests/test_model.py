@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from convolab.blocks import content_text
 from convolab.errors import InvalidConversation, NotFound
 from convolab.model import (
     Conversation,
@@ -20,7 +21,6 @@ from convolab.model import (
     as_role,
     blocks_of,
     content_hash,
-    content_text,
     group_turns,
     is_plain_user,
     normalize_content,

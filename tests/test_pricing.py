@@ -40,11 +40,11 @@ def test_todays_prices(model, row):
     assert cost_usd(model, {"input_tokens": 100_000, "output_tokens": 0}, at=TODAY) == round(row[0] / 10, 10)
 
 
-def test_the_chapter_table_is_not_used():
-    assert price_for("claude-opus-4-6", at=TODAY).output == 25  # the chapter says 75
-    assert price_for("claude-opus-4-6", at=TODAY).input == 5  # the chapter says 15
-    assert price_for("claude-haiku-4-5-20251001", at=TODAY).input == 1  # the chapter says 0.25
-    assert price_for("claude-haiku-4-5", at=TODAY).output == 5  # the chapter says 1.25
+def test_current_prices_not_the_older_models_ones():
+    assert price_for("claude-opus-4-6", at=TODAY).output == 25  # Claude 3 Opus's rate was 75
+    assert price_for("claude-opus-4-6", at=TODAY).input == 5  # and 15
+    assert price_for("claude-haiku-4-5-20251001", at=TODAY).input == 1  # Claude 3 Haiku's was 0.25
+    assert price_for("claude-haiku-4-5", at=TODAY).output == 5  # and 1.25
 
 
 def test_sonnet_5_5_cache_read_changed_on_7_october():

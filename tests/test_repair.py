@@ -58,7 +58,8 @@ def snapshot(messages: list) -> list:
 
 
 def validate_message_sequence(messages: list[dict]) -> list[dict]:
-    """The book's Pitfall 2 validator, verbatim in behaviour, to show what it loses."""
+    """A common validator that drops a message when two of the same role meet, and a trailing
+    assistant message: kept here to show what it loses."""
     if not messages:
         return []
     cleaned = [messages[0]]
@@ -70,15 +71,15 @@ def validate_message_sequence(messages: list[dict]) -> list[dict]:
     return cleaned
 
 
-# -- the chapter's failure -------------------------------------------------------------------
+# -- what dropping loses ------------------------------------------------------------------------
 
 def test_crash_between_two_saves_keeps_both_user_texts():
     # the process died after saving the user's message and before saving Claude's reply;
     # the user, seeing no answer, wrote again
     stored = [U("My name is Ada and I'm allergic to peanuts."), A("Noted, Ada."),
               U("Suggest a snack for the trip."), U("Hello? Did my last message arrive?")]
-    book = validate_message_sequence(stored)
-    assert "Hello? Did my last message arrive?" not in str(book)  # the book loses it
+    dropped = validate_message_sequence(stored)
+    assert "Hello? Did my last message arrive?" not in str(dropped)  # dropping loses it
 
     fixed, report = repair_messages(stored, for_request=True)
     assert fixed == [stored[0], stored[1],

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from convolab.cli import cli
 from convolab.commands.report import report
-from convolab.report import (
+from convolab.notebook_export import (
     Problem,
     ReportResult,
     audit_html,

@@ -15,6 +15,7 @@ import pytest
 
 from convolab import BudgetExceeded, ConfigurationError, ContextOverflow, NotFound
 from convolab.async_session import AsyncChatSession, PersistentAssistant
+from convolab.blocks import SUMMARY_MARKER
 from convolab.costs import CostTracker
 from convolab.errors import InvalidMessage
 from convolab.model import Message, unanswered
@@ -22,7 +23,6 @@ from convolab.repair import repair_messages
 from convolab.session import ChatSession, SentTurn
 from convolab.sim import ManualClock, SimTokenCounter, Simulator
 from convolab.stores.base import Reservation
-from convolab.stores.duckdb import DuckDBStore
 from convolab.strategies import (
     NAMES,
     FullHistory,
@@ -34,7 +34,6 @@ from convolab.strategies import (
     make_strategy,
 )
 from convolab.strategies.base import CachePlan, Payload, Strategy
-from convolab.strategies.summarizing import SUMMARY_MARKER
 
 MODEL = "claude-sonnet-4-6"
 TOOLS = [{"name": "lookup", "description": "Look a word up.", "input_schema": {"type": "object"}}]
@@ -149,13 +148,6 @@ def drive(request):
     d = request.param()
     yield d
     d.close()
-
-
-@pytest.fixture
-def store():
-    s = DuckDBStore(":memory:")
-    yield s
-    s.close()
 
 
 @pytest.fixture

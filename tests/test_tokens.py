@@ -27,6 +27,7 @@ from convolab.tokens import (
     ExactCounter,
     TokenCounter,
     billed_input_tokens,
+    count_conversation,
     count_request,
     request_chars,
 )
@@ -160,7 +161,7 @@ def test_char_estimate_is_chars_over_four() -> None:
 
 @pytest.mark.parametrize("make", [CharEstimate, CalibratedEstimate])
 def test_system_and_tools_are_billed_on_every_request(make: Any) -> None:
-    """Pitfall 4: each request of a conversation carries the system prompt and tools again."""
+    """Each request of a conversation carries the system prompt and tools again."""
     est = make()
     conv = chat(6)
     fixed = est.count_system(SYSTEM, model=MODEL) + est.count_tools(TOOLS, model=MODEL)
@@ -169,7 +170,7 @@ def test_system_and_tools_are_billed_on_every_request(make: Any) -> None:
         req = count_request(est, model=MODEL, system=SYSTEM, tools=TOOLS, messages=conv.messages[:k])
         bare = count_request(est, model=MODEL, messages=conv.messages[:k])
         assert req - bare == fixed
-    assert conv.estimated_tokens(est) == count_request(est, model=MODEL, system=SYSTEM, tools=TOOLS,
+    assert count_conversation(est, conv) == count_request(est, model=MODEL, system=SYSTEM, tools=TOOLS,
                                                        messages=conv.messages)
 
 
@@ -305,13 +306,13 @@ def test_system_and_tools_are_counted_by_difference(counter: ExactCounter) -> No
 
 def test_counting_twice_makes_no_new_calls(counter: ExactCounter) -> None:
     conv = chat(100)
-    first = conv.estimated_tokens(counter)
+    first = count_conversation(counter, conv)
     calls = counter.api_calls
     assert calls == 2 + 100 + 2  # two baselines, one per message, system, tools
-    assert conv.estimated_tokens(counter) == first
+    assert count_conversation(counter, conv) == first
     assert counter.api_calls == calls
     conv.add("user", "one more message")
-    assert conv.estimated_tokens(counter) > first
+    assert count_conversation(counter, conv) > first
     assert counter.api_calls == calls + 1
 
 

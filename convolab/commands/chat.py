@@ -73,7 +73,7 @@ def api_error_line(error: Exception) -> str:
 
 def payload_lines(payload) -> list[str]:
     """The last request in a few lines: input tokens by part, then each message sent, shortened."""
-    from convolab.model import content_text
+    from convolab.blocks import content_text
 
     parts = ", ".join(f"{k} {v:,}" for k, v in payload.breakdown.items() if v)
     lines = [f"last request ({payload.strategy}): {payload.input_tokens:,} input tokens ({parts}); "

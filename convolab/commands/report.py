@@ -1,5 +1,5 @@
 """``convolab report``: run notebooks offline on fresh kernels and export each as HTML that
-opens with no network (checks in ``convolab/report.py``, guarantees in ``docs/reports.md``)."""
+opens with no network (checks in ``convolab/notebook_export.py``, guarantees in ``docs/reports.md``)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def report(notebooks: tuple[Path, ...], out_dir: Path, jobs: int | None, timeout
     or whose HTML would load something or show a secret, gets no HTML and one line on stderr
     naming it and the cell; the exit code is then 1.
     """
-    from convolab.report import export_reports, write_index
+    from convolab.notebook_export import export_reports, write_index
 
     if not notebooks:
         notebooks = tuple(sorted(Path("notebooks").glob("*.ipynb")))

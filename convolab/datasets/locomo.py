@@ -35,7 +35,7 @@ from typing import Any
 
 from convolab.datasets.records import PlantedFact, QAItem, Sample
 from convolab.datasets.runs import MESSAGE_SPACING, MessageRuns
-from convolab.errors import InvalidConversation
+from convolab.errors import InvalidConversation, InvalidDataset
 from convolab.model import DEFAULT_MODEL, Conversation
 
 __all__ = ["MESSAGE_SPACING", "SYSTEM_PROMPT", "format_locomo_date", "load_locomo", "parse_locomo",
@@ -71,16 +71,16 @@ def parse_locomo_date(text: str) -> datetime:
         hour, minute, half, day, month, year = m.groups()
         month_no = _MONTH_NUMBER.get(month.lower())
         if month_no is None:
-            raise ValueError(f"unknown month {month!r} in {text!r}")
+            raise InvalidDataset(f"unknown month {month!r} in {text!r}")
         h = int(hour)
         if not 1 <= h <= 12:
-            raise ValueError(f"hour {h} is not 1-12 in {text!r}")
+            raise InvalidDataset(f"hour {h} is not 1-12 in {text!r}")
         h = h % 12 + (12 if half.lower() == "p" else 0)
         return datetime(int(year), month_no, int(day), h, int(minute), tzinfo=UTC)
     try:
         dt = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"cannot read {text!r} as a date and time like '1:56 pm on 8 May, 2023'") from None
+        raise InvalidDataset(f"cannot read {text!r} as a date and time like '1:56 pm on 8 May, 2023'") from None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 

@@ -32,7 +32,7 @@ from typing import Any, TextIO
 from convolab.datasets.locomo import _expect, _get, format_locomo_date
 from convolab.datasets.records import QAItem, Sample
 from convolab.datasets.runs import MessageRuns
-from convolab.errors import InvalidConversation
+from convolab.errors import ConfigurationError, InvalidConversation, InvalidDataset
 from convolab.model import DEFAULT_MODEL, Conversation
 
 __all__ = ["CATEGORIES", "DATE_FORMAT", "FILES", "QUESTION_TYPES", "SYSTEM_PROMPT", "format_longmemeval_date",
@@ -68,7 +68,7 @@ def parse_longmemeval_date(text: str) -> datetime:
     try:
         dt = datetime.fromisoformat(cleaned)
     except ValueError:
-        raise ValueError(f"cannot read {text!r} as a date like '2023/05/20 (Sat) 02:21'") from None
+        raise InvalidDataset(f"cannot read {text!r} as a date like '2023/05/20 (Sat) 02:21'") from None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
@@ -99,7 +99,7 @@ def iter_longmemeval(path: str | Path, *, question_ids: Iterable[str] | None = N
     """
     path = Path(path)
     if empty_turns not in ("error", "skip"):
-        raise ValueError(f"empty_turns={empty_turns!r}: use 'error' or 'skip'")
+        raise ConfigurationError(f"empty_turns={empty_turns!r}: use 'error' or 'skip'")
     if path.is_dir():
         found = sorted(p.name for p in path.glob("longmemeval_*.json"))
         raise InvalidConversation(f"{path}: a folder; pass one of its files ({', '.join(found) or 'none here'}): "

@@ -21,6 +21,7 @@ from typing import Any
 from convolab.datasets import synthetic_text as T
 from convolab.datasets.longmemeval import ABSTENTION_SUFFIX, QUESTION_TYPES, format_longmemeval_date
 from convolab.datasets.synthetic import _day, _Generator
+from convolab.errors import ConfigurationError
 
 __all__ = ["DEFAULT_START", "KINDS", "longmemeval_record", "longmemeval_records"]
 
@@ -55,12 +56,12 @@ def longmemeval_record(question_type: str = "single-session-user", *, abstention
                        start: datetime = DEFAULT_START) -> dict[str, Any]:
     """One instance of ``question_type`` (an abstention question about it when ``abstention``)."""
     if question_type not in QUESTION_TYPES:
-        raise ValueError(f"question_type={question_type!r}: use one of {', '.join(QUESTION_TYPES)}")
+        raise ConfigurationError(f"question_type={question_type!r}: use one of {', '.join(QUESTION_TYPES)}")
     if variant not in ("s", "m", "oracle"):
-        raise ValueError(f"variant={variant!r}: use 's', 'm' or 'oracle'")
+        raise ConfigurationError(f"variant={variant!r}: use 's', 'm' or 'oracle'")
     lo, hi = session_turns
     if sessions < 2 or not 1 <= lo <= hi:
-        raise ValueError("need sessions >= 2 and 1 <= session_turns[0] <= session_turns[1]")
+        raise ConfigurationError("need sessions >= 2 and 1 <= session_turns[0] <= session_turns[1]")
     rng = random.Random(seed)
     gen = _Generator(rng, start)
     qid = f"{rng.getrandbits(32):08x}"

@@ -28,6 +28,7 @@ from typing import Any
 from convolab.datasets import synthetic_text as T
 from convolab.datasets.locomo import MONTHS, format_locomo_date, parse_sample
 from convolab.datasets.records import Sample
+from convolab.errors import ConfigurationError
 
 __all__ = ["DEFAULT_START", "TOOLS", "synthetic", "synthetic_record"]
 
@@ -56,9 +57,9 @@ def synthetic_record(turns: int = 300, *, seed: int = 0, facts: int = 20, update
     """The LoCoMo-format record ``synthetic`` loads (a JSON-ready dict)."""
     lo, hi = session_turns
     if turns < 20:
-        raise ValueError(f"turns={turns}: a synthetic conversation needs at least 20 turns")
+        raise ConfigurationError(f"turns={turns}: a synthetic conversation needs at least 20 turns")
     if not 4 <= lo <= hi:
-        raise ValueError(f"session_turns={session_turns}: need 4 <= low <= high")
+        raise ConfigurationError(f"session_turns={session_turns}: need 4 <= low <= high")
     gen = _Generator(random.Random(seed), start)
     gen.layout(turns, min(tool_exchanges, turns // 30), min(double_texts, turns // 30), lo, hi)
     gen.plant(facts, updates)

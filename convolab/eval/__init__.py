@@ -23,7 +23,7 @@ from convolab.eval.live_eval import LiveOptions, live_eval, load_recording
 from convolab.eval.metrics import declines, is_decline, payload_texts, wilson, words
 from convolab.eval.plan import Plan, plan_eval
 from convolab.eval.replay import Run, replay_sample, score_item
-from convolab.eval.report import (
+from convolab.eval.results import (
     BY_CATEGORY_COLUMNS,
     SUMMARY_COLUMNS,
     EvalResult,

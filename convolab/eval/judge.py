@@ -32,7 +32,7 @@ from convolab.catalog import get_model
 from convolab.errors import ConfigurationError
 from convolab.eval import metrics
 from convolab.eval.kinds import kind
-from convolab.eval.replay import Ledger
+from convolab.eval.replay import UsageTotals
 
 __all__ = ["DEFAULT_JUDGE", "PROMPT_VERSION", "Judge", "JudgePrompt", "cohen_kappa", "load_prompt", "no_judge"]
 
@@ -153,11 +153,11 @@ class Judge:
         graded = items.filter(pl.col("category") != 5)
         replies = self._send([self.request(q, a, r) for q, a, r in
                               graded.select("question", "answer", "reply").iter_rows()])
-        ledger, per = Ledger(), {}
+        ledger, per = UsageTotals(), {}
         verdicts, reasons = [None] * items.height, [None] * items.height
         for row, strategy, reply in zip(graded["_row"].to_list(), graded["strategy"].to_list(), replies, strict=True):
             ledger.add(self.model, reply.usage, priced_at)
-            per.setdefault(strategy, Ledger()).add(self.model, reply.usage, priced_at)
+            per.setdefault(strategy, UsageTotals()).add(self.model, reply.usage, priced_at)
             verdicts[row], reasons[row] = _verdict(reply)
         costs = {s: (lg.requests, lg.cost_usd) for s, lg in per.items()}
         result.items = result.items.with_columns(judge_verdict=pl.Series(verdicts, dtype=pl.Boolean),

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from convolab.errors import ConfigurationError
+
 __all__ = ["KINDS", "current", "kind"]
 
 KINDS = ("turns", "questions", "side calls", "judge calls")
@@ -22,7 +24,7 @@ _KIND: ContextVar[str] = ContextVar("convolab_request_kind", default="side calls
 def kind(name: str) -> Iterator[None]:
     """Requests made inside are of kind ``name`` (one of ``KINDS``)."""
     if name not in KINDS:
-        raise ValueError(f"unknown request kind {name!r}; one of {KINDS}")
+        raise ConfigurationError(f"unknown request kind {name!r}; one of {KINDS}")
     token = _KIND.set(name)
     try:
         yield

@@ -36,7 +36,7 @@ from typing import Any
 from convolab.errors import SpendCapReached
 from convolab.eval import kinds
 from convolab.eval.recording import Responses, request_key
-from convolab.eval.replay import Ledger
+from convolab.eval.replay import UsageTotals
 from convolab.pricing import batch_multiplier, cost_usd, price_for, usage_tokens
 
 __all__ = ["LiveClient", "Sender", "SimulatorSender", "Spend", "TaskClient", "upper_cost"]
@@ -180,7 +180,7 @@ class LiveClient:
         self.requests = 0
         self.sent = 0
         self.missing = 0
-        self.sent_by_kind: dict[str, Ledger] = {}  # what was sent (and billed), by kind of request
+        self.sent_by_kind: dict[str, UsageTotals] = {}  # what was sent (and billed), by kind of request
         self._inflight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
@@ -241,7 +241,7 @@ class LiveClient:
         self.recording.put(key, body, betas, text, tokens, cost, usage.get("service_tier"), self.run_id, what)
         with self._lock:
             self.sent += 1
-            self.sent_by_kind.setdefault(what, Ledger()).add(body["model"], usage, self.priced_at)
+            self.sent_by_kind.setdefault(what, UsageTotals()).add(body["model"], usage, self.priced_at)
         return cost
 
     def _done(self, cost: float, sent: bool) -> None:

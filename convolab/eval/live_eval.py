@@ -18,7 +18,7 @@ from typing import Any
 
 from convolab.errors import ConfigurationError, NotRecorded, SpendCapReached
 from convolab.eval.recording import Recording
-from convolab.eval.report import EvalResult
+from convolab.eval.results import EvalResult
 
 __all__ = ["LiveOptions", "live_eval", "load_recording"]
 

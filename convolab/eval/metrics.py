@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from convolab.model import input_values
+from convolab.blocks import CONTEXT, block_texts
+from convolab.lexical import STOPWORDS
 from convolab.stemming import stem
 
 __all__ = ["THRESHOLD", "PayloadText", "answer_words", "declines", "is_decline", "mean_interval",
@@ -41,19 +42,6 @@ __all__ = ["THRESHOLD", "PayloadText", "answer_words", "declines", "is_decline",
 THRESHOLD = 0.8
 Z95 = 1.959963984540054
 
-STOPWORDS = frozenset([
-    "a", "an", "the", "and", "or", "but", "nor", "so", "yet", "of", "to", "in", "on", "at", "by",
-    "for", "with", "from", "into", "onto", "about", "as", "than", "then", "i", "me", "my", "mine",
-    "myself", "we", "us", "our", "ours", "you", "your", "yours", "he", "him", "his", "she", "her",
-    "hers", "it", "its", "they", "them", "their", "theirs", "this", "that", "these", "those",
-    "there", "here", "who", "whom", "whose", "which", "what", "when", "where", "why", "how", "is",
-    "am", "are", "was", "were", "be", "been", "being", "do", "does", "did", "doing", "done",
-    "have", "has", "had", "having", "will", "would", "shall", "should", "can", "could", "might",
-    "must", "ought", "just", "also", "very", "really", "too", "only", "even", "still", "quite",
-    "rather", "some", "any", "all", "each", "both", "either", "neither", "such", "own", "same",
-    "other", "another", "more", "most", "much", "many", "lot", "lots", "not", "no", "yes", "oh",
-    "ok", "okay", "hey", "hi", "hello", "well", "like", "s", "t", "d", "ll", "m", "re", "ve",
-])
 NUMBER_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
                 "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
                 "first": "1", "second": "2", "third": "3", "once": "1", "twice": "2"}
@@ -156,40 +144,22 @@ def declines(reply: str, adversarial_answer: str | None) -> bool:
 
 # -- payload text --------------------------------------------------------------------------------
 
-def _block_texts(content: Any) -> Iterable[str]:
-    if isinstance(content, str):
-        yield content
-        return
-    for b in content or ():
-        if not isinstance(b, Mapping):
-            continue
-        kind = b.get("type")
-        if kind == "text" and isinstance(b.get("text"), str):
-            yield b["text"]
-        elif kind == "tool_result":
-            yield from _block_texts(b.get("content"))
-        elif kind == "tool_use":
-            yield from input_values(b.get("input"))
-        elif kind == "compaction" and isinstance(b.get("content"), str):
-            yield b["content"]
-
-
 def request_texts(request: Mapping[str, Any], *, drop_last_user: str | None = None) -> list[str]:
     """Every text a request carries (system blocks, message texts, tool calls' input values,
     tool results), in order. ``drop_last_user``: text removed from the last user message (the
     question, so that it does not count as context)."""
-    out = list(_block_texts(request.get("system") or []))
+    out = list(block_texts(request.get("system") or [], CONTEXT))
     msgs = list(request.get("messages") or [])
     last = len(msgs) - 1
     for i, m in enumerate(msgs):
         content = m.get("content")
         if i == last and drop_last_user and m.get("role") == "user":
-            texts = [t.replace(drop_last_user, "") for t in _block_texts(content)]
+            texts = [t.replace(drop_last_user, "") for t in block_texts(content, CONTEXT)]
             out.extend(t for t in texts if t.strip())
         elif type(content) is str:  # the common case, kept fast: payloads hold hundreds of messages
             out.append(content)
         else:
-            out.extend(_block_texts(content))
+            out.extend(block_texts(content, CONTEXT))
     return out
 
 

@@ -25,7 +25,7 @@ from datetime import date
 from typing import Any
 
 from convolab.eval.kinds import KINDS
-from convolab.eval.replay import Ledger
+from convolab.eval.replay import UsageTotals
 from convolab.pricing import batch_multiplier
 
 __all__ = ["LIVE_LATENCY", "Plan", "plan_eval"]
@@ -39,7 +39,7 @@ BATCHED = ("questions", "judge calls")  # the kinds --batch sends through the Me
 class Plan:
     """Totals by mode (``replay``, ``qa``) and kind (``KINDS``) of what a live run would send."""
 
-    kinds: dict[str, dict[str, Ledger]]
+    kinds: dict[str, dict[str, UsageTotals]]
     description: str = ""
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -47,8 +47,8 @@ class Plan:
         """The kinds a run in ``mode`` sends (``qa`` only counts the turns)."""
         return [k for k in KINDS if not (mode == "qa" and k == "turns")]
 
-    def total(self, mode: str) -> Ledger:
-        out = Ledger()
+    def total(self, mode: str) -> UsageTotals:
+        out = UsageTotals()
         for k in self.sent(mode):
             out = out.plus(self.kinds[mode][k])
         return out
@@ -82,15 +82,15 @@ class Plan:
         return "\n".join(fmt.format(*r).rstrip() for r in (head, *rows))
 
     @staticmethod
-    def _cells(lg: Ledger, batch_usd: float, usd: float | None = None) -> tuple[str, ...]:
+    def _cells(lg: UsageTotals, batch_usd: float, usd: float | None = None) -> tuple[str, ...]:
         return (f"{lg.requests:,}", f"{lg.input_tokens:,}", f"{lg.cache_write_tokens:,}", f"{lg.cache_read_tokens:,}",
                 f"{lg.output_tokens:,}", f"{lg.cost_usd if usd is None else usd:,.4f}", f"{batch_usd:,.4f}")
 
     def scaled(self, factor: float, kinds: Sequence[str] = KINDS) -> Plan:
         """``kinds`` (default: all) times ``factor``, requests and tokens rounded: a plan for
         more data of the same shape (``docs/live-evaluation.md`` states when that holds)."""
-        def times(lg: Ledger) -> Ledger:
-            return Ledger(**{k: round(v * factor) if isinstance(v, int) else v * factor for k, v in vars(lg).items()})
+        def times(lg: UsageTotals) -> UsageTotals:
+            return UsageTotals(**{k: round(v * factor) if isinstance(v, int) else v * factor for k, v in vars(lg).items()})
         return Plan({m: {k: times(lg) if k in kinds else lg for k, lg in ks.items()} for m, ks in self.kinds.items()},
                     f"{self.description} ({', '.join(kinds)} x {factor:g})", dict(self.config))
 
@@ -110,14 +110,14 @@ def plan_eval(samples: Sequence[Any], strategies: Sequence[str], *, budget_token
     from convolab.eval.run import run_eval
     from convolab.sim import ManualClock, Simulator
 
-    kinds: dict[str, dict[str, Ledger]] = {}
+    kinds: dict[str, dict[str, UsageTotals]] = {}
     for mode in ("replay", "qa"):
         simulator = Simulator(clock=ManualClock(), keep_history=0, latency=LIVE_LATENCY)
         live = LiveClient(MemoryResponses(), sender=SimulatorSender(simulator), priced_at=priced_at)
         graded = Judge(judge, client=live.for_task()) if judge else None
         result = run_eval(samples, strategies, budget_tokens=budget_tokens, model=model, jobs=1, priced_at=priced_at,
                           mode=mode, live=live, judge=graded)
-        kinds[mode] = {k: live.sent_by_kind.get(k, Ledger()) for k in KINDS}
+        kinds[mode] = {k: live.sent_by_kind.get(k, UsageTotals()) for k in KINDS}
         if mode == "qa":
             kinds[mode]["turns"] = result.kinds["turns"]  # counted by the cache model, not sent
     desc = (f"{len(samples)} conversation(s) x {len(strategies)} strategies ({', '.join(strategies)}) on {model}, "

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from convolab.blocks import reply_text
 from convolab.datasets.records import QAItem, Sample
+from convolab.errors import ConfigurationError
 from convolab.eval import metrics
 from convolab.eval.direct import DirectClient
 from convolab.eval.kinds import kind
@@ -51,8 +53,9 @@ def _usage(usage: Any) -> dict[str, int]:
 
 
 @dataclass
-class Ledger:
-    """Token and cost totals of a set of requests."""
+class UsageTotals:
+    """Token and cost totals of a set of requests (not the store's usage ``Ledger``: these are
+    sums the evaluation keeps in memory)."""
 
     requests: int = 0
     input_tokens: int = 0
@@ -73,9 +76,9 @@ class Ledger:
     def as_dict(self, prefix: str = "") -> dict[str, Any]:
         return {f"{prefix}{k}": getattr(self, k) for k in ("requests", *USAGE_KEYS, "cost_usd")}
 
-    def plus(self, other: Ledger, sign: int = 1) -> Ledger:
-        """A new ledger with ``other``'s totals added (``sign=-1``: taken away)."""
-        return Ledger(**{k: getattr(self, k) + sign * getattr(other, k) for k in ("requests", *USAGE_KEYS,
+    def plus(self, other: UsageTotals, sign: int = 1) -> UsageTotals:
+        """New totals with ``other``'s added (``sign=-1``: taken away)."""
+        return UsageTotals(**{k: getattr(self, k) + sign * getattr(other, k) for k in ("requests", *USAGE_KEYS,
                                                                                    "cost_usd")})
 
     @property
@@ -99,10 +102,10 @@ class Run:
     sample_id: str
     model: str
     turns: int
-    main: Ledger = field(default_factory=Ledger)
-    side: Ledger = field(default_factory=Ledger)
-    qa: Ledger = field(default_factory=Ledger)
-    turn: Ledger = field(default_factory=Ledger)  # the turns' own requests (a part of main)
+    main: UsageTotals = field(default_factory=UsageTotals)
+    side: UsageTotals = field(default_factory=UsageTotals)
+    qa: UsageTotals = field(default_factory=UsageTotals)
+    turn: UsageTotals = field(default_factory=UsageTotals)  # the turns' own requests (a part of main)
     turns_estimated: bool = False  # --mode qa: turn usage from the cache model, not billed
     build_ms: list[float] = field(default_factory=list)
     turn_input_tokens: list[int] = field(default_factory=list)  # payload size of each turn
@@ -111,7 +114,7 @@ class Run:
     state_after_questions: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def total(self) -> Ledger:
+    def total(self) -> UsageTotals:
         return self.main.plus(self.side)
 
     def row(self) -> dict[str, Any]:
@@ -131,7 +134,7 @@ def new_strategy(name: str, budget_tokens: int | None) -> Strategy:
 
 
 def _text(reply: Any) -> str:
-    return " ".join(getattr(b, "text", "") for b in reply.content if getattr(b, "type", "") == "text").strip()
+    return reply_text(reply).strip()
 
 
 def take_back(strategy: Strategy, conversation: Conversation, message: Message) -> None:
@@ -201,7 +204,7 @@ class _Replay:
         from convolab.sim import ManualClock, Simulator
 
         if mode not in MODES or pace not in PACES:
-            raise ValueError(f"mode must be one of {MODES} and pace one of {PACES}, got {mode!r}, {pace!r}")
+            raise ConfigurationError(f"mode must be one of {MODES} and pace one of {PACES}, got {mode!r}, {pace!r}")
         src = sample.conversation
         first = src.messages[0].created_at if src.messages else None
         if client is None:

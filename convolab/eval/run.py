@@ -28,9 +28,9 @@ from typing import Any
 
 from convolab.catalog import get_model
 from convolab.datasets.records import Sample
-from convolab.errors import ConvolabError, NotRecorded, SpendCapReached
+from convolab.errors import ConfigurationError, ConvolabError, NotRecorded, SpendCapReached
 from convolab.eval.replay import Run, replay_sample
-from convolab.eval.report import EvalResult, frames
+from convolab.eval.results import EvalResult, frames
 from convolab.model import DEFAULT_MODEL
 from convolab.strategies import NAMES, make_strategy
 
@@ -173,7 +173,7 @@ def run_eval(samples: Sequence[Sample], strategies: Sequence[str] = NAMES, *, bu
     """
     samples = list(samples)
     if not samples:
-        raise ValueError("no samples to replay")
+        raise ConfigurationError("no samples to replay")
     model = get_model(model).id
     for name in strategies:
         make_strategy(name)  # unknown names fail here, before anything runs

@@ -18,7 +18,8 @@ import anthropic
 
 from convolab.sim.clock import ManualClock, SystemClock
 from convolab.sim.counter import SimTokenCounter
-from convolab.sim.server import Exchange, Simulator
+from convolab.sim.exchange import Exchange
+from convolab.sim.server import Simulator
 from convolab.sim.tokenizer import Tokenizer
 
 

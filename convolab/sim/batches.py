@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from convolab.errors import ConfigurationError
 from convolab.sim.api_error import ApiError, invalid
+from convolab.sim.exchange import Exchange
 from convolab.sim.pagination import page
 
 if TYPE_CHECKING:
-    from convolab.sim.server import Request
+    from convolab.sim.exchange import Request
 
 __all__ = ["BATCH_TTL", "MAX_BATCH_BYTES", "MAX_BATCH_REQUESTS", "RESULTS_KEPT", "Batch", "BatchQueue", "JSONLines"]
 
@@ -112,7 +114,7 @@ class BatchQueue:
 
     def __init__(self, simulator: Any, *, seconds: float = 0.0, base_url: str = ""):
         if seconds < 0:
-            raise ValueError("batch_seconds must be >= 0")
+            raise ConfigurationError("batch_seconds must be >= 0")
         self.sim = simulator
         self.seconds = seconds
         self.base_url = base_url  # results_url = base_url + /v1/messages/batches/{id}/results
@@ -219,8 +221,6 @@ class BatchQueue:
 
     def _process(self, batch: Batch, r: _Request) -> dict[str, Any]:
         """One request through the simulator's Messages handler, billed at the batch price."""
-        from convolab.sim.server import Exchange
-
         sim = self.sim
         where = f"{_PREFIX}/{batch.id}/requests/{r.custom_id}"
         sim._body_digest = hashlib.blake2b(f"{batch.id}:{r.custom_id}".encode(), digest_size=10).hexdigest()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from convolab.errors import ConfigurationError
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -36,11 +38,11 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
-            raise ValueError("a clock only moves forward; use set() to jump")
+            raise ConfigurationError("a clock only moves forward; use set() to jump")
         self._now += timedelta(seconds=seconds)
 
     def set(self, when: datetime) -> None:
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
         if when < self._now:
-            raise ValueError(f"cannot move the clock back from {self._now} to {when}")
+            raise ConfigurationError(f"cannot move the clock back from {self._now} to {when}")
         self._now = when

@@ -31,7 +31,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from convolab.blocks import block_texts
 from convolab.sim.api_error import invalid
+from convolab.sim.reading import READS
 from convolab.sim.thinking import THINKING_BLOCKS
 
 CLEAR_PLACEHOLDER = "[tool result cleared by context management]"
@@ -204,18 +206,10 @@ def compaction_needed(edit: dict[str, Any], total: int) -> bool:
 
 
 def transcript(messages: list[dict[str, Any]]) -> list[str]:
-    """Plain text of each message, for the compaction summary."""
+    """Plain text of each message, for the compaction summary (read as the model reads it)."""
     out = []
     for m in messages:
-        parts = []
-        for b in m["content"]:
-            if b.get("type") == "text":
-                parts.append(b["text"])
-            elif b.get("type") == "tool_result":
-                c = b.get("content")
-                parts.append(c if isinstance(c, str) else " ".join(x.get("text", "") for x in c or [] if isinstance(x, dict)))
-            elif b.get("type") == "compaction" and b.get("content"):
-                parts.append(b["content"])
+        parts = [t for t in block_texts(m["content"], READS) if t]
         if parts:
             out.append(f"{m['role'].capitalize()}: " + " ".join(parts))
     return out

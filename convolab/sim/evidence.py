@@ -26,13 +26,13 @@ not know.
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property, lru_cache
 
 from convolab.dates import parse_date
+from convolab.lexical import bm25_idf, bm25_term
 from convolab.sim.lexicon import KIND_WORD_WEIGHT, RELATED_WEIGHT, members, related
 from convolab.sim.questions import ASKER, AnswerType, Question
 from convolab.sim.spans import has_span
@@ -278,7 +278,7 @@ class Evidence:
         df = {t: sum(len(found) for m, _ in g for _, found in postings[m]) for t, g in groups.items()}
         common = COMMON_SHARE * self.n if self.n >= BACKGROUND else self.n
         focus = {t: w for t, w in q.focus.items() if df[t] <= common} or q.focus
-        idf = {t: math.log(1 + (self.n + BACKGROUND - df[t] + 0.5) / (df[t] + 0.5)) for t in focus}
+        idf = {t: bm25_idf(self.n + BACKGROUND, df[t]) for t in focus}
         rare = {t for t in focus if df[t] <= max(8, RARE_SHARE * self.n)}
         own: dict[tuple[int, int], dict[str, float]] = {}
         near: dict[int, dict[str, float]] = {}  # text -> term -> its best sentence's contribution
@@ -288,7 +288,7 @@ class Evidence:
                     sents = self.analyses[ai].sentences
                     best = near.setdefault(ai, {})
                     for si, tf in found:
-                        c = mw * w * idf[t] * tf * (K1 + 1) / (tf + K1 * (1 - B + B * len(sents[si].terms) / avg))
+                        c = bm25_term(mw * w * idf[t], tf, len(sents[si].terms), avg, K1, B)
                         mine = own.setdefault((ai, si), {})
                         if c > mine.get(t, 0.0):
                             mine[t] = c

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from convolab.errors import ConfigurationError
 from convolab.sim.api_error import ApiError
 
 FAULT_KINDS = {429, 500, 504, 529, "spend_limit", "timeout", "lost"}
@@ -48,15 +49,15 @@ class FaultPlan:
             for k, v in faults.items():
                 kind = int(k) if str(k).isdigit() else k
                 if kind not in FAULT_KINDS:
-                    raise ValueError(f"unknown fault {k!r}; use one of {FAULT_NAMES}")
+                    raise ConfigurationError(f"unknown fault {k!r}; use one of {FAULT_NAMES}")
                 self.rates[kind] = float(v)
             if sum(self.rates.values()) > 1:
-                raise ValueError("fault rates add up to more than 1")
+                raise ConfigurationError("fault rates add up to more than 1")
         else:
             self.schedule = list(faults)
             bad = [f for f in self.schedule if f is not None and f not in FAULT_KINDS]
             if bad:
-                raise ValueError(f"unknown faults in schedule: {bad!r}; use {FAULT_NAMES}")
+                raise ConfigurationError(f"unknown faults in schedule: {bad!r}; use {FAULT_NAMES}")
 
     def pick(self, n: int) -> Any:
         """The fault for request number ``n`` (0-based), or None."""
@@ -114,7 +115,7 @@ class Latency:
             spec = {"base": float(spec)}
         unknown = set(spec) - {"base", "per_input_token", "per_output_token"}
         if unknown:
-            raise ValueError(f"unknown latency keys {sorted(unknown)}; use base, per_input_token, per_output_token")
+            raise ConfigurationError(f"unknown latency keys {sorted(unknown)}; use base, per_input_token, per_output_token")
         self.base = spec.get("base", 0.0)
         self.per_in = spec.get("per_input_token", 0.0)
         self.per_out = spec.get("per_output_token", 0.0)

@@ -6,10 +6,16 @@ the material that comes with it (tool results, quoted excerpts, an earlier unans
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
-SUMMARY_MARKER = "[convolab:summarize]"
+from convolab import blocks
+from convolab.blocks import SUMMARY_MARKER
+
+# The model reads its earlier tool calls as calls, not as things said: an input value ("Lisbon",
+# "2023-05-08") is no sentence of the conversation, and the reader answers from sentences.
+READS = replace(blocks.CONTEXT, tool_use=False)
 
 _QUESTION_START = re.compile(
     r"^\s*(what|when|where|who|whom|whose|why|how|which|do|does|did|is|are|was|were|can|could|"
@@ -24,25 +30,9 @@ def is_question(text: str) -> bool:
 
 
 def block_texts(content: Any) -> list[str]:
-    """Texts in a content value: text blocks, tool results, compaction and document text."""
-    if isinstance(content, str):
-        return [content] if content.strip() else []
-    out: list[str] = []
-    for b in content or []:
-        if isinstance(b, str):
-            out.append(b)
-        elif isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str):
-            out.append(b["text"])
-        elif not isinstance(b, dict):
-            continue
-        elif b.get("type") == "tool_result":
-            out.extend(block_texts(b.get("content")))
-        elif b.get("type") == "compaction" and isinstance(b.get("content"), str):
-            out.append(b["content"])
-        elif b.get("type") == "document" and isinstance((b.get("source") or {}).get("data"), str) \
-                and (b["source"].get("media_type") or "text/plain").startswith("text"):
-            out.append(b["source"]["data"])
-    return [t for t in out if t.strip()]
+    """The non-blank texts the simulated model reads in a content value: ``convolab.blocks``'
+    ``CONTEXT`` rules less tool calls' inputs (``READS``)."""
+    return [t for t in blocks.block_texts(content, READS) if t.strip()]
 
 
 def _only_tool_results(content: Any) -> bool:

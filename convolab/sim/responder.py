@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from convolab.blocks import SUMMARY_MARKER
 from convolab.sim.acknowledge import acknowledge, says_something
 from convolab.sim.answers import DONT_KNOW, answer
-from convolab.sim.reading import SUMMARY_MARKER, Parts, is_question, read_request
+from convolab.sim.reading import Parts, is_question, read_request
 from convolab.sim.summaries import summarize, summary_reply
 from convolab.sim.tool_input import pick_tool, tool_use
 

@@ -16,7 +16,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
@@ -31,6 +30,7 @@ from convolab.sim.batches import BatchQueue, JSONLines
 from convolab.sim.billing import Prompt, block_tokens, flatten
 from convolab.sim.cache import CacheUsage, PromptCache, tier_salts
 from convolab.sim.clock import Clock, SystemClock
+from convolab.sim.exchange import Exchange, Handler, Request
 from convolab.sim.faults import FaultPlan, Latency, SimulatedTimeout
 from convolab.sim.rules import Checked, ValidationMemo, validate
 from convolab.sim.streaming import sse_body
@@ -52,40 +52,6 @@ def _default_responder() -> Responder:
     from convolab.sim.responder import respond
 
     return with_judge(respond)  # a forced ``verdict`` call gets the judge stand-in (sim/judge.py)
-
-
-@dataclass
-class Request:
-    """One request as a route handler sees it (``payload``: the parsed JSON body of a POST)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    payload: Any
-    betas: frozenset[str]
-
-    @property
-    def beta(self) -> bool:
-        """A beta request: ``client.beta.*`` sends an ``anthropic-beta`` header (or ``?beta=true``)."""
-        return bool(self.betas) or self.query.get("beta") == "true"
-
-
-Handler = Callable[[Request], "tuple[int, Any, bool]"]
-
-
-@dataclass
-class Exchange:
-    """What one request did, kept for tests and notebooks (``Simulator.history``, the last
-    ``keep_history`` requests; the request body only with ``keep_requests=True``)."""
-
-    path: str
-    status: int
-    model: str | None = None
-    usage: dict[str, Any] | None = None
-    error: str | None = None
-    request: dict[str, Any] | None = field(default=None, repr=False)
-    idempotency_key: str | None = None
-    replayed: bool = False  # answered from the idempotency store: not processed, not billed
 
 
 class Simulator:

@@ -27,6 +27,8 @@ import math
 import re
 from functools import lru_cache
 
+from convolab.errors import ConfigurationError
+
 _LETTERS = re.compile(r"[A-Za-z]+")
 _LONG_LETTERS = re.compile(r"[A-Za-z]{7,}")
 _DIGITS = re.compile(r"[0-9]+")
@@ -51,7 +53,7 @@ class Tokenizer:
 
     def __init__(self, generation: str = "claude-4"):
         if generation not in GENERATION_FACTORS:
-            raise ValueError(f"unknown tokenizer generation {generation!r}; known: {sorted(GENERATION_FACTORS)}")
+            raise ConfigurationError(f"unknown tokenizer generation {generation!r}; known: {sorted(GENERATION_FACTORS)}")
         self.generation = generation
         self.factor = GENERATION_FACTORS[generation]
 

@@ -1,4 +1,9 @@
-"""The ``Store`` protocol every backend implements, and the records it reads and writes.
+"""The protocols every backend implements, and the records they read and write.
+
+``ConversationStore`` (conversations, messages, summaries, strategy state) and ``Ledger``
+(usage rows and budget reservations) are the two concepts, each small enough to fake in a
+test; ``Store`` is both plus the turn's transactions, which span them, and is what sessions
+take. ``CostTracker`` needs only a ``Ledger``.
 
 A store keeps conversations, their messages (one row each, exactly as they happened), summaries,
 strategy state, and the usage ledger with budget reservations. Every read and write is scoped
@@ -22,6 +27,7 @@ user messages are marked rejected (kept, never sent again) and its reservation d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -93,8 +99,8 @@ class Reservation:
 
 
 @runtime_checkable
-class Store(Protocol):
-    """What sessions, cost trackers and notebooks need from a backend.
+class ConversationStore(Protocol):
+    """Conversations, their messages, summaries and strategy state, per user.
 
     Message dicts (``get_recent_messages``, ``get_messages``, ``append_message``) have the keys
     ``id``, ``seq``, ``role``, ``content`` (the plain string for a text message, else the list of
@@ -128,18 +134,6 @@ class Store(Protocol):
 
     def load_conversation(self, conversation_id: str, *, user_id: str) -> Conversation: ...
 
-    # -- the turn --------------------------------------------------------------------------
-    def begin_turn(self, conversation_id: str, messages: list[Message], *, user_id: str,
-                   reservation: Reservation | None = None, daily_limit_usd: float | None = None,
-                   day_start: datetime | None = None) -> None: ...
-
-    def finish_turn(self, conversation_id: str, messages: list[Message], *, user_id: str,
-                    usage: list[UsageEvent] = (), strategy: str | None = None,
-                    strategy_state: dict[str, Any] | None = None, release: str | None = None) -> None: ...
-
-    def reject_messages(self, conversation_id: str, message_ids: list[str], reason: str, *, user_id: str,
-                        release: str | None = None) -> None: ...
-
     # -- summaries and strategy state ------------------------------------------------------
     def save_summary(self, conversation_id: str, summary: str, message_count: int, *, user_id: str,
                      covers: list[str] | None = None, model: str | None = None) -> int: ...
@@ -154,7 +148,12 @@ class Store(Protocol):
     def load_strategy_state(self, conversation_id: str, *, user_id: str,
                             strategy: str | None = None) -> dict[str, Any] | None: ...
 
-    # -- ledger and reservations -----------------------------------------------------------
+
+@runtime_checkable
+class Ledger(Protocol):
+    """The usage ledger (one row per billed request, keyed by ``request_id``) and the budget
+    reservations held while a request is in flight, per user."""
+
     def record_usage(self, event: UsageEvent) -> bool: ...
 
     def usage_events(self, user_id: str, *, start: datetime | None = None, end: datetime | None = None,
@@ -171,7 +170,23 @@ class Store(Protocol):
 
     def book_reservation(self, request_id: str, *, user_id: str) -> UsageEvent | None: ...
 
-    # -- housekeeping ----------------------------------------------------------------------
+
+@runtime_checkable
+class Store(ConversationStore, Ledger, Protocol):
+    """What sessions need from a backend: both of the above, and the turn's transactions, which
+    write messages and ledger rows together (all or nothing: the module docstring)."""
+
+    def begin_turn(self, conversation_id: str, messages: list[Message], *, user_id: str,
+                   reservation: Reservation | None = None, daily_limit_usd: float | None = None,
+                   day_start: datetime | None = None) -> None: ...
+
+    def finish_turn(self, conversation_id: str, messages: list[Message], *, user_id: str,
+                    usage: Sequence[UsageEvent] = (), strategy: str | None = None,
+                    strategy_state: dict[str, Any] | None = None, release: str | None = None) -> None: ...
+
+    def reject_messages(self, conversation_id: str, message_ids: Sequence[str], reason: str, *, user_id: str,
+                        release: str | None = None) -> None: ...
+
     def schema_version(self) -> int: ...
 
     def close(self) -> None: ...

@@ -40,12 +40,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
 from convolab.errors import NotFound
-from convolab.stores._common import MSG_COLS, SQLStore, Tx, check_count, findable, message_dict
+from convolab.model import Message
 from convolab.stores._duckdb_file import (
     CONFIG,
     check_ours,
@@ -56,14 +56,17 @@ from convolab.stores._duckdb_file import (
     unordered,
     unreadable,
 )
-from convolab.stores.base import SCHEMA_VERSION_TABLE
+from convolab.stores.base import SCHEMA_VERSION_TABLE, Reservation, UsageEvent
 from convolab.stores.migrations import MIGRATIONS
+from convolab.stores.sql import MSG_COLS, SQLStore, Tx, check_count, findable, message_dict
 from convolab.stores.vectors import VectorRows
 
-__all__ = ["COMPACT_MIN_ROWS", "COMPACT_SHARE", "CONFIG", "DuckDBStore", "MigrationDB"]
+T = TypeVar("T")
+
+__all__ = ["COMPACT_MIN_ROWS", "COMPACT_SHARE", "CONFIG", "DuckDBMigrationDB", "DuckDBStore"]
 
 
-class MigrationDB:
+class DuckDBMigrationDB:
     """A DuckDB connection as ``migrations.MigrationDB``."""
 
     dialect = "duckdb"
@@ -289,7 +292,7 @@ class DuckDBStore(VectorRows, SQLStore):
             with self._shared.lock:
                 configure(con)
                 check_ours(con, path)
-                MIGRATIONS.apply(MigrationDB(con))
+                MIGRATIONS.apply(DuckDBMigrationDB(con))
         except duckdb.Error as e:
             self._finalizer()
             raise unreadable(path, e) from None
@@ -365,7 +368,7 @@ class DuckDBStore(VectorRows, SQLStore):
     def _sync(self, tx: _Tx) -> None:
         _flush(self._con, self._shared)
 
-    def _retry(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _retry(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # a constraint error on a write means the caches were stale (someone wrote through
         # another connection): they are dropped by _tx, and the write is tried once more
         try:
@@ -376,16 +379,27 @@ class DuckDBStore(VectorRows, SQLStore):
             return fn(*args, **kwargs)
 
     # -- operations with a DuckDB-specific path ----------------------------------------------
-    def append_message(self, conversation_id: str, role: str, content: Any, **kwargs: Any) -> dict[str, Any]:
-        return self._retry(super().append_message, conversation_id, role, content, **kwargs)
+    def append_message(self, conversation_id: str, role: str, content: Any, *, user_id: str,
+                       message_id: str | None = None, input_tokens: int = 0, output_tokens: int = 0,
+                       model_used: str | None = None, metadata: dict[str, Any] | None = None,
+                       created_at: datetime | None = None) -> dict[str, Any]:
+        return self._retry(super().append_message, conversation_id, role, content, user_id=user_id,
+                           message_id=message_id, input_tokens=input_tokens, output_tokens=output_tokens,
+                           model_used=model_used, metadata=metadata, created_at=created_at)
 
-    def begin_turn(self, conversation_id: str, messages: list[Any], **kwargs: Any) -> None:
-        return self._retry(super().begin_turn, conversation_id, messages, **kwargs)
+    def begin_turn(self, conversation_id: str, messages: list[Message], *, user_id: str,
+                   reservation: Reservation | None = None, daily_limit_usd: float | None = None,
+                   day_start: datetime | None = None) -> None:
+        return self._retry(super().begin_turn, conversation_id, messages, user_id=user_id, reservation=reservation,
+                           daily_limit_usd=daily_limit_usd, day_start=day_start)
 
-    def finish_turn(self, conversation_id: str, messages: list[Any], **kwargs: Any) -> None:
-        return self._retry(super().finish_turn, conversation_id, messages, **kwargs)
+    def finish_turn(self, conversation_id: str, messages: list[Message], *, user_id: str,
+                    usage: Sequence[UsageEvent] = (), strategy: str | None = None,
+                    strategy_state: dict[str, Any] | None = None, release: str | None = None) -> None:
+        return self._retry(super().finish_turn, conversation_id, messages, user_id=user_id, usage=usage,
+                           strategy=strategy, strategy_state=strategy_state, release=release)
 
-    def reject_messages(self, conversation_id: str, message_ids: Any, reason: str, *, user_id: str,
+    def reject_messages(self, conversation_id: str, message_ids: Sequence[str], reason: str, *, user_id: str,
                         release: str | None = None) -> None:
         super().reject_messages(conversation_id, message_ids, reason, user_id=user_id, release=release)
         with self._shared.lock:  # the cached rows still say "not rejected"

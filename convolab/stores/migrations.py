@@ -121,7 +121,7 @@ MIGRATIONS = Migrations()
 
 @MIGRATIONS
 def m001_initial(db: MigrationDB) -> None:
-    """The chapter's schema, ids as TEXT (convolab ids are UUID4 strings; users may pass their own).
+    """The first schema (conversations, messages, summaries, usage), ids as TEXT (convolab ids are UUID4 strings; users may pass their own).
 
     DuckDB has no ON DELETE CASCADE, so its tables have no foreign keys."""
     if db.dialect == "postgres":
@@ -204,7 +204,7 @@ def m002_seq_json_content_strategy_state(db: MigrationDB) -> None:
     versioned summaries with what they cover; the ``strategy_state`` table.
 
     DuckDB cannot alter tables that have indexes, so there the three tables are rebuilt, and the
-    keys replace the chapter's secondary indexes on messages and summaries (DuckDB scans columns
+    keys replace the first schema's secondary indexes on messages and summaries (DuckDB scans columns
     faster than it fetches rows through an index)."""
     if db.dialect == "postgres":
         db.execute("""

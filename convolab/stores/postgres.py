@@ -18,9 +18,9 @@ from functools import lru_cache
 from typing import Any
 
 from convolab.errors import ConfigurationError
-from convolab.stores._common import SQLStore
 from convolab.stores.base import SCHEMA_VERSION_TABLE
 from convolab.stores.migrations import MIGRATIONS
+from convolab.stores.sql import SQLStore
 from convolab.stores.vectors import VectorRows
 
 LOCK_CLASS_BUDGET = 1131176290  # advisory lock keys: (class, hashtext(user_id)) and (class, 0)
@@ -62,7 +62,7 @@ def _describe(psycopg: Any, dsn: str) -> str:
     return " ".join(f"{k}={info[k]}" for k in ("host", "port", "dbname", "user") if info.get(k)) or "the default server"
 
 
-class MigrationDB:
+class PostgresMigrationDB:
     """A psycopg connection (autocommit) as ``migrations.MigrationDB``."""
 
     dialect = "postgres"
@@ -123,7 +123,7 @@ class PostgresStore(VectorRows, SQLStore):
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=max(1, int(timeout)),
                                  **self._connect_kwargs) as conn:
-                MIGRATIONS.apply(MigrationDB(conn))
+                MIGRATIONS.apply(PostgresMigrationDB(conn))
         except psycopg.OperationalError as e:
             raise ConfigurationError(
                 f"cannot connect to PostgreSQL ({where}): {str(e).strip()}. Check the DSN, that the server runs "

@@ -150,8 +150,14 @@ class Strategy(Protocol):
         ...
 
 
-def default_counter() -> TokenCounter:
-    """The simulator's own counting: local, exact for the simulator, close for the real API."""
+def local_counter() -> TokenCounter:
+    """The counter strategies and sessions use when given none: ``convolab.sim.SimTokenCounter``.
+
+    It is the one counter that needs no request (``ExactCounter`` calls ``count_tokens``) and
+    no history of calls (``CalibratedEstimate`` learns from usage): it tokenizes locally with
+    the catalog's tokenizer generations and frames blocks as the API bills them, so it is exact
+    for the simulator and close for Claude. For exact budgets on the real API pass
+    ``counter=ExactCounter(client)``."""
     from convolab.sim import SimTokenCounter
 
     return SimTokenCounter()
@@ -163,6 +169,8 @@ class BaseStrategy:
     ``max_tokens`` (the reply's cap, reserved out of the window) and ``cache_ttl`` are checked
     when the strategy is made, against ``model`` when it is given, else against the
     conversation's model when a payload is built (``ConfigurationError`` naming the limit).
+    ``counter`` counts tokens against the budget: ``local_counter()`` (``SimTokenCounter``,
+    local and request-free; see there) unless one is given.
     """
 
     name: ClassVar[str] = "base"
@@ -176,7 +184,7 @@ class BaseStrategy:
             raise ConfigurationError(f"cache_ttl must be one of {', '.join(CACHE_TTLS)}, got {cache_ttl!r}")
         self.model = model
         self.max_tokens = check_max_tokens(max_tokens, model)
-        self.counter = counter or default_counter()
+        self.counter = counter or local_counter()
         self.cache = cache
         self.cache_ttl = cache_ttl
         self.side_usage: list[tuple[str, Any]] = []  # (model, usage) of side calls, for the evaluation's ledger
@@ -280,7 +288,37 @@ class BaseStrategy:
         end = len(msgs) if end is None else end
         window = [*prefix_messages, *msgs[start:end]]
         api_msgs, report = self._repaired(conversation, window, start, prefix=bool(prefix_messages))
-        system_blocks = self._system_blocks(conversation, [b for _, b in extra_system])
+        blocks = [b for _, b in extra_system]
+        request, system_blocks, breakpoints = self._request(conversation, model, api_msgs, blocks,
+                                                            volatile_system, extra_request)
+        idx = self.index(conversation)
+        fixed = self.fixed_tokens(conversation, model, blocks)
+        if report.is_clean and not prefix_messages:
+            recent = idx.tokens(start, end)
+        else:
+            recent = sum(self.counter.count_message(m, model=model) for m in api_msgs) - retrieved
+        total = fixed["system"] + fixed["tools"] + fixed["extra"] + retrieved + recent
+        limit = self.window_limit(model) if budget is None else min(budget, self.window_limit(model))
+        if total > limit:
+            raise ContextOverflow(total, limit, what=f"the {self.name} payload",
+                                  hint=self._overflow_hint(budget))
+        breakdown = self._breakdown(model, fixed, extra_system, retrieved, recent)
+        sent_ids = [m.id for m in window]
+        plan = self._plan(breakpoints, (system_blocks, conversation.tools), sent_ids,
+                          fixed["system"] + fixed["tools"] + fixed["extra"], total, model)
+
+        def omitted(history: list[Message] = msgs, upto: int = end, sent: list[str] = sent_ids) -> list[str]:
+            ids = set(sent)
+            return [m.id for m in history[:upto] if m.id not in ids]
+
+        return Payload(self.name, request, total, breakdown, sent_ids, plan, report, betas or [], omitted)
+
+    def _request(self, conversation: Conversation, model: str, api_msgs: list[dict[str, Any]],
+                 extra_blocks: list[dict[str, Any]], volatile_system: int,
+                 extra_request: dict[str, Any] | None) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+        """The request body, its system blocks, and where its cache breakpoints are (the system
+        one on the last block before the ``volatile_system`` trailing ones)."""
+        system_blocks = self._system_blocks(conversation, extra_blocks)
         breakpoints = []
         stable_end = len(system_blocks) - volatile_system
         if self.cache and stable_end > 0:
@@ -299,35 +337,26 @@ class BaseStrategy:
         dropped = _limit_breakpoints(request)
         if dropped:
             breakpoints.append(f"{dropped} stored message breakpoint(s) dropped (the API allows {MAX_BREAKPOINTS})")
+        return request, system_blocks, breakpoints
 
-        idx = self.index(conversation)
-        fixed = self.fixed_tokens(conversation, model, [b for _, b in extra_system])
-        if report.is_clean and not prefix_messages:
-            recent = idx.tokens(start, end)
-        else:
-            recent = sum(self.counter.count_message(m, model=model) for m in api_msgs) - retrieved
-        total = fixed["system"] + fixed["tools"] + fixed["extra"] + retrieved + recent
-        limit = self.window_limit(model) if budget is None else min(budget, self.window_limit(model))
-        if total > limit:
-            raise ContextOverflow(total, limit, what=f"the {self.name} payload",
-                                  hint=self._overflow_hint(budget))
+    def _breakdown(self, model: str, fixed: dict[str, int], extra_system: list[tuple[str, dict[str, Any]]],
+                   retrieved: int, recent: int) -> dict[str, int]:
+        """Input tokens by part of the payload (each extra system block under its label)."""
         breakdown = {"system": fixed["system"], "tools": fixed["tools"], "summary": 0, "memory": 0,
                      "retrieved": retrieved, "recent": recent}
         for label, block in extra_system:
             breakdown[label] = breakdown.get(label, 0) + (
                 self.counter.count_system([block], model=model) - self.counter.count_system(None, model=model))
-        sent_ids = [m.id for m in window]
-        stable = fixed["system"] + fixed["tools"] + fixed["extra"]
-        key = (system_blocks, conversation.tools)
+        return breakdown
+
+    def _plan(self, breakpoints: list[str], key: Any, sent_ids: list[str], stable: int, total: int,
+              model: str) -> CachePlan:
+        """The cache plan: what this request should read and write, given the last one."""
         plan = CachePlan(breakpoints, stable, 0, 0)
         if self.cache:
             plan.expected_read, plan.expected_write = self._expect(key, sent_ids, stable, total, model)
             self._last = (key, sent_ids, stable, total)
-        def omitted(history: list[Message] = msgs, upto: int = end, sent: list[str] = sent_ids) -> list[str]:
-            ids = set(sent)
-            return [m.id for m in history[:upto] if m.id not in ids]
-
-        return Payload(self.name, request, total, breakdown, sent_ids, plan, report, betas or [], omitted)
+        return plan
 
     def _repaired(self, conversation: Conversation, window: list[Message], start: int, *,
                   prefix: bool) -> tuple[list[dict[str, Any]], RepairReport]:

@@ -2,12 +2,12 @@
 
 After each exchange a (cheaper) ``extract_model`` is asked to call a ``record_memory`` tool
 whose input schema is the memory's shape; the tool input *is* the update, so nothing is parsed
-out of free text (the chapter's ``StructuredMemoryConversation`` ran a regex over prose and
-silently lost every update the model wrapped in anything but bare JSON). The exchange is shown
+out of free text (a regex over prose silently loses every update the model wraps in anything
+but bare JSON). The exchange is shown
 with each message's date, so that "yesterday" can be resolved. The update is merged into the
 memory, and the memory is sent as system blocks on **every** request after the base system
-prompt (the chapter injected it only when there was no recent history, so after turn one it was
-never seen), followed by as many recent whole turns as fit the budget.
+prompt (a memory sent only when there is no recent history is never seen after turn one),
+followed by as many recent whole turns as fit the budget.
 
 Memory shape. The default schema (``DEFAULT_SCHEMA``) has one section, ``facts``: one item per
 stated fact, with ``who`` it is about, ``what`` (the fact in a short third-person sentence, dates
@@ -50,7 +50,9 @@ import json
 from typing import Any, ClassVar
 
 from convolab import catalog
-from convolab.model import DEFAULT_MODEL, Conversation, Message, Turn, content_text
+from convolab.blocks import content_text
+from convolab.errors import ConfigurationError
+from convolab.model import DEFAULT_MODEL, Conversation, Message, Turn
 from convolab.strategies.base import BaseStrategy, Payload, check_knob
 from convolab.strategies.transcript import transcript
 
@@ -209,7 +211,7 @@ class StructuredMemory(BaseStrategy):
 
     Knobs: ``budget_tokens`` caps everything billed as input (system prompt, tools, memory
     blocks, recent turns); ``keep_recent_turns`` caps the recent turns sent verbatim (``None``:
-    as many as fit the budget; the chapter sent the last 10 messages, i.e. 5 turns);
+    as many as fit the budget);
     ``schema`` replaces ``DEFAULT_SCHEMA``; ``extract_model`` writes the updates (it must be
     in the catalog: forced ``tool_choice`` is used when it supports ``forced_tool_choice``,
     ``auto`` plus an instruction otherwise); ``memory_tokens`` caps the memory blocks (least
@@ -230,14 +232,14 @@ class StructuredMemory(BaseStrategy):
                  max_chars_per_message: int = 4000, **kwargs: Any):
         super().__init__(**kwargs)
         if keep_recent_turns is not None and keep_recent_turns < 1:
-            raise ValueError("keep_recent_turns must be at least 1 (or None: as many as fit)")
+            raise ConfigurationError("keep_recent_turns must be at least 1 (or None: as many as fit)")
         if max_items is not None and max_items < 1:
-            raise ValueError("max_items must be at least 1 (or None: no cap)")
+            raise ConfigurationError("max_items must be at least 1 (or None: no cap)")
         if memory_tokens is not None and memory_tokens < 1:
-            raise ValueError("memory_tokens must be at least 1 (or None: a share of the budget)")
+            raise ConfigurationError("memory_tokens must be at least 1 (or None: a share of the budget)")
         schema = DEFAULT_SCHEMA if schema is None else schema
         if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict) or not schema["properties"]:
-            raise ValueError("schema must be a JSON Schema object with at least one entry in 'properties'")
+            raise ConfigurationError("schema must be a JSON Schema object with at least one entry in 'properties'")
         self.budget_tokens = check_knob("budget_tokens", budget_tokens)
         self.schema = copy.deepcopy(schema)
         self.sections: dict[str, str] = {name: _kind(sub) for name, sub in self.schema["properties"].items()}
@@ -275,7 +277,7 @@ class StructuredMemory(BaseStrategy):
         memory = self._blank()
         for name, value in (state.get("memory") or {}).items():
             if name not in self.sections:
-                raise ValueError(f"state has memory section {name!r}, which the schema does not define")
+                raise ConfigurationError(f"state has memory section {name!r}, which the schema does not define")
             memory[name] = copy.deepcopy(value)
         self.memory = memory
         self._rendered = self._saved = None

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from convolab.blocks import CONTEXT, block_texts
 from convolab.embeddings import Embedder, MessageVectors, VectorCache, VectorStore, default_embedder
 from convolab.errors import ConfigurationError
 from convolab.lexical import STOPWORDS, TermIndex, tokenize
@@ -52,9 +53,7 @@ from convolab.model import (
     Message,
     MessageLike,
     Turn,
-    blocks_of,
-    content_text,
-    input_values,
+    content_of,
     is_plain_user,
 )
 from convolab.strategies.base import BaseStrategy, check_knob
@@ -78,19 +77,9 @@ _ASKS = re.compile(r"\?|^\s*(?:what|when|where|who|whom|whose|which|why|how|do|d
 
 
 def turn_text(messages: Iterable[MessageLike]) -> str:
-    """The searchable text of messages: text blocks, tool-call input values, tool-result text."""
-    parts: list[str] = []
-    for m in messages:
-        for b in blocks_of(m):
-            kind = b.get("type")
-            if kind == "text" and isinstance(b.get("text"), str):
-                parts.append(b["text"])
-            elif kind == "tool_use":
-                parts.extend(input_values(b.get("input")))
-            elif kind == "tool_result":
-                c = b.get("content")
-                parts.append(c if isinstance(c, str) else content_text(c) if isinstance(c, list) else "")
-    return "\n".join(p for p in parts if p)
+    """The searchable text of messages, one line per block text (``convolab.blocks.CONTEXT``:
+    text blocks, tool-call input values, tool-result text, compaction and text documents)."""
+    return "\n".join(t for m in messages for t in block_texts(content_of(m), CONTEXT) if t)
 
 
 def passages(text: str) -> list[str]:

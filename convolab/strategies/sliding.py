@@ -12,7 +12,7 @@ from convolab.strategies.base import BaseStrategy, Payload, check_knob
 class SlidingWindow(BaseStrategy):
     """Recent turns only, cut at turn boundaries (never inside a tool exchange).
 
-    ``max_turns`` keeps the chapter's meaning (the last N user turns with their replies);
+    ``max_turns`` is the last N user turns with their replies;
     ``budget_tokens`` caps everything billed as input: system prompt, tools and the window.
     With both, the tighter one wins. Older turns are dropped entirely: a fact from turn 3 is
     gone once the window has moved past it.

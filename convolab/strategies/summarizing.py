@@ -21,11 +21,12 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from convolab.model import Conversation, Message, Turn, content_text
+from convolab.blocks import SUMMARY_MARKER, content_text, reply_text
+from convolab.errors import ConfigurationError
+from convolab.model import Conversation, Message, Turn
 from convolab.strategies.base import BaseStrategy, Payload, check_knob
 from convolab.strategies.transcript import transcript
 
-SUMMARY_MARKER = "[convolab:summarize]"  # recognized by the simulator; plain text to real Claude
 REQUIREMENT = re.compile(r"\b(must|never|always|don't|do not|need to|needs to|have to|has to|require[sd]?|prefer|"
                          r"please)\b", re.I)
 # "I'll never forget", "I always loved", "that must have been fun": feelings and guesses, not instructions
@@ -55,8 +56,8 @@ class Summarizing(BaseStrategy):
 
     ``budget_tokens`` caps everything billed as input; ``keep_recent_turns`` turns are never
     summarized; ``compress_at`` (default: half the budget) is the size of the older,
-    unsummarized history that triggers a compression (the chapter's ``max_history_tokens``);
-    ``summary_model`` writes the summaries (the chapter used a cheaper model too);
+    unsummarized history that triggers a compression;
+    ``summary_model`` writes the summaries (a cheaper model does this well);
     ``summary_words`` is the length asked of one compression; ``max_summary_tokens`` (default:
     half the budget) is the size past which the summaries are folded into one.
     """
@@ -69,7 +70,7 @@ class Summarizing(BaseStrategy):
                  **kwargs: Any):
         super().__init__(**kwargs)
         if keep_recent_turns < 1:
-            raise ValueError("keep_recent_turns must be at least 1")
+            raise ConfigurationError("keep_recent_turns must be at least 1")
         self.budget_tokens = check_knob("budget_tokens", budget_tokens)
         self.keep_recent_turns = keep_recent_turns
         self.summary_model = summary_model
@@ -138,7 +139,7 @@ class Summarizing(BaseStrategy):
         reply = client.messages.create(model=self.summary_model, max_tokens=(max_words or self.summary_words) * 3,
                                        messages=[{"role": "user", "content": prompt}])
         self.side_usage.append((self.summary_model, reply.usage))
-        return " ".join(b.text for b in reply.content if getattr(b, "type", "") == "text").strip()
+        return reply_text(reply).strip()
 
     def _next_version(self) -> int:
         return self.summaries[-1].version + 1 if self.summaries else 1

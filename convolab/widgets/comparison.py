@@ -7,6 +7,7 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
+from convolab.errors import ConfigurationError
 from convolab.widgets._static import (
     CHART_PADDING,
     StaticFallback,
@@ -35,7 +36,7 @@ def _pick(frame: pl.DataFrame, names: tuple[str, ...], what: str) -> str:
     for n in names:
         if n in frame.columns:
             return n
-    raise ValueError(f"the results have no {what} column (one of {', '.join(names)}); columns: "
+    raise ConfigurationError(f"the results have no {what} column (one of {', '.join(names)}); columns: "
                      f"{', '.join(frame.columns)}")
 
 
@@ -60,16 +61,16 @@ class StrategyComparison(StaticFallback, widgets.VBox):
             summary, by_category = results, None
         self.summary = _frame(summary)
         if self.summary is None or "strategy" not in self.summary.columns:
-            raise ValueError("StrategyComparison needs a summary frame with a 'strategy' column")
+            raise ConfigurationError("StrategyComparison needs a summary frame with a 'strategy' column")
         self.by_category = _frame(by_category)
         self.tokens_col = _pick(self.summary, TOKENS, "tokens")
         self.cost_col = _pick(self.summary, COST, "cost")
         self.metrics = [m for m in QUALITY if m in self.summary.columns]
         if not self.metrics:
-            raise ValueError(f"the results have no quality column (any of {', '.join(QUALITY)})")
+            raise ConfigurationError(f"the results have no quality column (any of {', '.join(QUALITY)})")
         self.metric = metric or self.metrics[0]
         if self.metric not in self.metrics:
-            raise ValueError(f"metric {self.metric!r} is not in the results; choose one of {', '.join(self.metrics)}")
+            raise ConfigurationError(f"metric {self.metric!r} is not in the results; choose one of {', '.join(self.metrics)}")
         self.picker = widgets.Dropdown(options=self.metrics, value=self.metric, description="quality")
         self.picker.observe(self._on_pick, names="value")
         self._view = widgets.HTML()

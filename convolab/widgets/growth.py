@@ -14,6 +14,7 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
+from convolab.errors import ConfigurationError
 from convolab.widgets._static import CHART_PADDING, RED, StaticFallback, chart_svg, panel, svg
 
 COLUMNS = {"strategy": pl.String, "turn": pl.Int64, "input_tokens": pl.Int64, "billed_input": pl.Int64,
@@ -128,7 +129,7 @@ class TokenGrowthChart(StaticFallback, widgets.VBox):
     def __init__(self, *, window: int | None = None, model: str | None = None, y_scale: str = "linear",
                  cumulative_cost: bool = False, title: str = "Input tokens per request", **kwargs: Any):
         if y_scale not in SCALES:
-            raise ValueError(f"y_scale must be one of {', '.join(SCALES)}, not {y_scale!r}")
+            raise ConfigurationError(f"y_scale must be one of {', '.join(SCALES)}, not {y_scale!r}")
         if window is None and model is not None:
             from convolab import catalog
 

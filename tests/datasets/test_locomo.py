@@ -5,10 +5,8 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -26,25 +24,18 @@ from convolab.datasets import (
 from convolab.repair import repair_messages
 from convolab.sim import Simulator
 
-LOCOMO_DIR = Path(__file__).parents[2].parent / "shared/data/locomo"
-LOCOMO = LOCOMO_DIR / "locomo-dev.json"
-CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # From ../shared/data/locomo/README.md: sessions, dialogue turns, QA items.
 PUBLISHED = {"conv-26": (19, 419, 199), "conv-30": (19, 369, 105)}
 
 
 @pytest.fixture(scope="module")
-def raw() -> list[dict]:
-    if not LOCOMO.exists():
-        if CI:
-            pytest.fail(f"{LOCOMO} is missing (it is read from ../shared, never copied into the repo)")
-        pytest.skip(f"{LOCOMO} not found")
-    return json.loads(LOCOMO.read_text(encoding="utf-8"))
+def raw(locomo_dev) -> list[dict]:
+    return json.loads(locomo_dev.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def samples(raw):
-    return load_locomo(LOCOMO)
+def samples(raw, locomo_dev):
+    return load_locomo(locomo_dev)
 
 
 def sessions_of(record: dict) -> list[tuple[int, list[dict]]]:

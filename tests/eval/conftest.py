@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from convolab.datasets import parse_sample, synthetic
-
-LOCOMO = Path(__file__).parents[2].parent / "shared/data/locomo/locomo-dev.json"
-CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @pytest.fixture(scope="session")
@@ -20,14 +15,10 @@ def small():
 
 
 @pytest.fixture(scope="session")
-def locomo_record() -> dict:
+def locomo_record(locomo_dev) -> dict:
     """conv-26 cut to its first 3 sessions, ending on a speaker_a turn (a user message the
     dataset has no reply to), with the QA items whose evidence lies in those sessions."""
-    if not LOCOMO.exists():
-        if CI:
-            pytest.fail(f"{LOCOMO} is missing (it is read from ../shared, never copied into the repo)")
-        pytest.skip(f"{LOCOMO} not found")
-    record = json.loads(LOCOMO.read_text(encoding="utf-8"))[0]
+    record = json.loads(locomo_dev.read_text(encoding="utf-8"))[0]
     conv = dict(record["conversation"])
     keep = {1, 2, 3}
     for key in list(conv):

@@ -54,7 +54,7 @@ class Server:
 @pytest.fixture(autouse=True)
 def no_chart(monkeypatch):
     """The chart is tested in test_chart.py; rendering it here would only add seconds to every run."""
-    monkeypatch.setattr("convolab.eval.report.tradeoff_svg", lambda summary: "<svg/>")
+    monkeypatch.setattr("convolab.eval.results.tradeoff_svg", lambda summary: "<svg/>")
 
 
 def invoke(*args: str, env: dict | None = None):

@@ -9,25 +9,15 @@ that loses a target fails here."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from convolab.datasets import load_locomo
 from convolab.eval import run_eval
 
-LOCOMO = Path(__file__).parents[2].parent / "shared/data/locomo/locomo-dev.json"
-CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
 
 @pytest.fixture(scope="module")
-def summary():
-    if not LOCOMO.exists():
-        if CI:
-            pytest.fail(f"{LOCOMO} is missing (it is read from ../shared, never copied into the repo)")
-        pytest.skip(f"{LOCOMO} not found")
-    s = run_eval(load_locomo(LOCOMO), ["full", "sliding", "summarizing", "memory", "retrieval"],
+def summary(locomo_dev):
+    s = run_eval(load_locomo(locomo_dev), ["full", "sliding", "summarizing", "memory", "retrieval"],
                  budget_tokens=4000, jobs=2).summary
     return {r["strategy"]: r for r in s.iter_rows(named=True)}
 

@@ -9,7 +9,7 @@ import anthropic
 import pytest
 
 from convolab.sim import ManualClock, Simulator
-from convolab.sim.http import serve
+from convolab.sim.http_server import serve
 
 ASK = {"model": "claude-haiku-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "My name is Ada."}]}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from convolab.sim.reading import SUMMARY_MARKER
+from convolab.blocks import SUMMARY_MARKER
 from convolab.sim.responder import respond
 from convolab.sim.summaries import summarize
 

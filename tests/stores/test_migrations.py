@@ -45,25 +45,21 @@ EXPECTED_COLUMNS = {  # the latest schema, the same in both backends
 
 
 @contextmanager
-def raw(backend: str, database: str) -> Iterator[duck.MigrationDB | pg.MigrationDB]:
+def raw(backend: str, database: str) -> Iterator[duck.DuckDBMigrationDB | pg.PostgresMigrationDB]:
     """A bare connection to the test's database, as a MigrationDB."""
     if backend == "duckdb":
         import duckdb
 
         con = duckdb.connect(database)
         try:
-            yield duck.MigrationDB(con)
+            yield duck.DuckDBMigrationDB(con)
         finally:
             con.close()
     else:
         import psycopg
 
         with psycopg.connect(database, autocommit=True) as conn:
-            yield pg.MigrationDB(conn)
-
-
-def migrations(backend: str) -> Migrations:
-    return MIGRATIONS  # one history, each step written in both dialects
+            yield pg.PostgresMigrationDB(conn)
 
 
 def open_store(backend: str, database: str) -> DuckDBStore | PostgresStore:
@@ -83,7 +79,7 @@ def schema(db) -> dict[str, set[tuple[str, str, str]]]:
 # -- what each version's code wrote ----------------------------------------------------------------
 
 def write_v1(db) -> None:
-    """Rows as the chapter's code wrote them: plain text content, blocks in content_blocks."""
+    """Rows as schema version 1 held them: plain text content, blocks in content_blocks."""
     db.execute("INSERT INTO conversations (id, user_id, title, system_prompt, model, created_at, last_updated, "
                "metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                ["c1", "ada", "Tea", "Be terse.\u00e9", "claude-sonnet-4-6", T0, T0 + timedelta(minutes=9),
@@ -180,18 +176,18 @@ CHECKS = {1: check_v1, 2: check_v2, 3: check_v3}
 
 def test_from_an_empty_database(backend, database):
     with open_store(backend, database) as store:
-        assert store.schema_version() == len(migrations(backend)) == 5
+        assert store.schema_version() == len(MIGRATIONS) == 5
     with raw(backend, database) as db:
         got = schema(db)
         assert {t: {c for c, _, _ in cols} for t, cols in got.items()} == EXPECTED_COLUMNS
         assert [r[0] for r in db.query(f"SELECT name FROM {SCHEMA_VERSION_TABLE} ORDER BY name")] == \
-            migrations(backend).names
-        assert migrations(backend).apply(db) == []  # nothing left to do
+            MIGRATIONS.names
+        assert MIGRATIONS.apply(db) == []  # nothing left to do
 
 
 @pytest.mark.parametrize("version", [0, 1, 2, 3])
 def test_from_every_earlier_version_with_data(backend, database, tmp_path, request, version):
-    steps = migrations(backend)
+    steps = MIGRATIONS
     with raw(backend, database) as db:
         for v in range(1, version + 1):  # each version's code writes while the schema is at that version
             assert steps.apply(db, upto=v) == [steps.names[v - 1]]

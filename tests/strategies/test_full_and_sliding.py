@@ -213,7 +213,7 @@ def test_budgeted_window_moves_in_steps_so_the_cache_reads_the_previous_prompt()
     assert again.build(conv).sent == stepped.build(conv).sent  # the start survives a resume
 
 
-def test_max_turns_alone_keeps_the_chapter_meaning():
+def test_max_turns_alone_keeps_the_last_n_user_turns_with_their_replies():
     conv = chat(30)
     p = SlidingWindow(max_turns=4).build(conv)
     assert sum(1 for m in p.messages if m["role"] == "user") == 4

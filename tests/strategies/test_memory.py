@@ -75,7 +75,7 @@ def test_planted_fact_survives_40_turns_where_a_sliding_window_forgets_it():
 
 
 def test_memory_is_sent_every_turn_not_only_when_history_is_empty():
-    """The chapter sent memory only when there was no recent history: after turn one, never."""
+    """A memory sent only when there is no recent history would be missing from turn two on."""
     sim = Simulator(clock=ManualClock())
     client = sim.client()
     conv = new_conv()

@@ -132,7 +132,7 @@ def test_a_folded_summary_keeps_most_of_what_the_summaries_held():
         if before > 1 and len(s.summaries) == 1:  # folded while building or after the reply
             folded.append(len(s.summaries[0].text.split()))
     assert folded, "the summaries were folded at least once"
-    assert min(folded) > 3 * s.summary_words  # the chapter-style fold to summary_words kept 60
+    assert min(folded) > 3 * s.summary_words  # a fold down to summary_words would keep 60
 
 
 def test_the_summary_model_reads_dated_turns_and_writes_prose():

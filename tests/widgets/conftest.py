@@ -6,7 +6,6 @@ import pytest
 
 from convolab.session import ChatSession
 from convolab.sim import ManualClock, Simulator
-from convolab.stores.duckdb import DuckDBStore
 from convolab.strategies.registry import make_strategy
 
 MODEL = "claude-sonnet-4-6"
@@ -17,13 +16,6 @@ POLICY = " ".join(f"Rule {i}: quote fares in euros and name the airline for rout
 @pytest.fixture
 def policy():
     return POLICY
-
-
-@pytest.fixture
-def store():
-    s = DuckDBStore(":memory:")
-    yield s
-    s.close()
 
 
 @pytest.fixture

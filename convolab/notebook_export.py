@@ -1,7 +1,7 @@
 """Notebook reports: run a notebook on a fresh kernel, offline, and export it as one HTML file
 that opens with no network.
 
-    >>> from convolab.report import export_reports
+    >>> from convolab.notebook_export import export_reports
     >>> results = export_reports(["notebooks/00_quickstart.ipynb"], "build/report")
     >>> [r.line() for r in results]
     ['build/report/00_quickstart.html (10 cells, 4.1 s)']

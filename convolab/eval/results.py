@@ -22,7 +22,7 @@ from convolab.eval import metrics
 from convolab.eval.chart import tradeoff_chart, tradeoff_svg
 from convolab.eval.kinds import KINDS
 from convolab.eval.outdir import publish
-from convolab.eval.replay import Ledger, Run
+from convolab.eval.replay import Run, UsageTotals
 
 __all__ = ["BY_CATEGORY_COLUMNS", "ITEM_SCHEMA", "KINDS", "SUMMARY_COLUMNS", "EvalResult", "frames", "kinds_of",
            "tradeoff_chart"]
@@ -62,7 +62,7 @@ class EvalResult:
     items: pl.DataFrame
     runs: pl.DataFrame
     config: dict[str, Any] = field(default_factory=dict)
-    kinds: dict[str, Ledger] = field(default_factory=dict)  # KINDS -> their totals
+    kinds: dict[str, UsageTotals] = field(default_factory=dict)  # KINDS -> their totals
 
     def write(self, out: str | Path, *, chart: bool = True) -> list[Path]:
         """Write ``summary.csv``, ``by_category.csv``, ``runs.csv``, ``items.parquet`` and
@@ -166,12 +166,12 @@ def frames(runs: Sequence[Run], config: dict[str, Any] | None = None) -> EvalRes
     return EvalResult(summary, by_category, item_frame, run_frame, config, kinds_of(runs))
 
 
-def kinds_of(runs: Sequence[Run]) -> dict[str, Ledger]:
+def kinds_of(runs: Sequence[Run]) -> dict[str, UsageTotals]:
     """Totals by kind of request over ``runs`` (the judge's calls are added by the judge)."""
-    turns, main, side = Ledger(), Ledger(), Ledger()
+    turns, main, side = UsageTotals(), UsageTotals(), UsageTotals()
     for r in runs:
         turns, main, side = turns.plus(r.turn), main.plus(r.main), side.plus(r.side)
-    return {"turns": turns, "questions": main.plus(turns, -1), "side calls": side, "judge calls": Ledger()}
+    return {"turns": turns, "questions": main.plus(turns, -1), "side calls": side, "judge calls": UsageTotals()}
 
 
 def _quantile(values: Sequence[float], q: float) -> float | None:
