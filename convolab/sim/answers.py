@@ -36,13 +36,22 @@ LIST_SHARE = 0.45     # list items: hits scoring at least this share of the best
 EXTRA_SHARE = 0.8     # free text: a second sentence this close to the best is given too
 MAX_LIST = 5
 LATEST_SHARE = 0.7    # a later statement this close to the best one replaces it
+UPDATE_SHARE = 0.4    # ... or this close when it says it changes something ("is now", "we moved")
 PASSAGE_WORDS = 45    # a free-text answer's passage grows sentence by sentence up to this
 LONG_SENTENCE = 22    # words; longer sentences are cut to their best clauses
 _LEAD_FLUFF = re.compile(r"^(?:(?:hey|hi|thanks|thank you|wow|yeah|yes|yep|yup|oh|ok|okay|sure|aww|woah|"
-                         r"haha|so|well|btw|by the way|anyway|and|plus)\b[\s,!.:-]*)+", re.I)
+                         r"haha|so|well|btw|by the way|anyway|and|plus|but|unrelated|also)\b[\s,!.:-]*)+", re.I)
 _PHOTO = re.compile(r"\[shares a photo: (?:a photo of |a photography of |an image of )?([^\]]*)\]")
 _REFERENCE = re.compile(r"^(?:(?:in|at|to|from|near)\s+)?(?:my|our|your|his|her|their)\s", re.I)
 _ANAPHOR = re.compile(r"^(?:it|it's|they|they're|that|that's|this|these|those|he|she|which)\b", re.I)
+# "..., and who ...?" / "...? And where ...?": a second question joined to the first
+_JOINED = re.compile(r"(?:[,;]|\?)\s+(?:and|also|plus)\s+(?=(?:what|who|whom|whose|where|when|which|how|why)\b)"
+                     r"|\?\s+(?=(?:what|who|whom|whose|where|when|which|how|why)\b)", re.I)
+_INFERENCE = re.compile(r"\b(?:would|might|could)\b.*\b(?:likely|probably)\b", re.I)
+_NEEDS_SPAN = frozenset([AnswerType.PLACE, AnswerType.PERSON, AnswerType.NUMBER, AnswerType.DURATION])
+_LINK = re.compile(r"^(?:and|but|so|because|also|plus|then|still|though|which|even)\b", re.I)
+_UPDATE = re.compile(r"\b(?:now|no longer|anymore|moved|changed|renamed|switched|correction|instead|new one|"
+                     r"slipped|replaced)\b", re.I)
 _NEGATION = re.compile(r"\b(?:not|never|no|don't|doesn't|didn't|isn't|wasn't|aren't|haven't|hasn't|won't|can't|"
                        r"couldn't|nope)\b|n't\b", re.I)
 
@@ -62,19 +71,43 @@ class Support:
 
 
 def answer(parts: Parts) -> str:
-    """The reply to the question ``parts.query`` from the payload ``parts``."""
+    """The reply to the question ``parts.query`` from the payload ``parts``; a question made of
+    several ("When is X's birthday, and what is the name of X's puppy?") gets each part
+    answered in turn."""
     ev = Evidence.of(parts.texts())
-    q = read_question(parts.query, ev.people)
+    asked = split_question(parts.query)
+    if len(asked) == 1:
+        return _answer(ev, parts.query)
+    said = [_answer(ev, a) for a in asked]
+    if all(s == DONT_KNOW for s in said):
+        return DONT_KNOW
+    return " ".join(s if s != DONT_KNOW else f'As for "{a}", that isn\'t mentioned in our conversation.'
+                    for a, s in zip(asked, said, strict=True))
+
+
+def split_question(text: str) -> list[str]:
+    """The questions ``text`` joins with "and" (", and who ...?", "; and where ...?"), each
+    ending in a question mark; ``[text]`` when it asks one thing."""
+    pieces = [p.strip(" ,;") for p in _JOINED.split(text.strip())]
+    if len(pieces) < 2 or any(len(p.split()) < 3 for p in pieces):
+        return [text]
+    return [_capital(p.rstrip("?").rstrip(" ,;")) + "?" for p in pieces]
+
+
+def _answer(ev: Evidence, query: str) -> str:
+    q = read_question(query, ev.people)
     if _asks_own_name(q) and ev.user_names:
         name = sorted(ev.user_names)[0]
         return f"You're {name[:1].upper()}{name[1:]}."
     hits, ok = ev.rank(q)
-    if not ok:
-        return DONT_KNOW
+    if not ok or (_INFERENCE.search(q.text) and q.category and not hits[0].terms & members(q.category)):
+        return DONT_KNOW  # nothing on it; or a guess ("which activity would she suggest?") with no activity to go on
     sups: list[Support] = []
     for h in _select(q, ev, hits):
         if not any((h.ai, h.si) in s.sentences for s in sups):  # already said in an earlier passage
             sups.append(_support(q, ev, h))
+    if q.kind in _NEEDS_SPAN and all(_span(q, s, guess=False) is None for s in sups):
+        return DONT_KNOW  # "Where did Sage grow up?" answered by "a backlog grows": no place, no answer
     return _compose(q, ev, sups)
 
 
@@ -114,14 +147,16 @@ def _select(q: Question, ev: Evidence, hits: list[Hit]) -> list[Hit]:
 def _latest(q: Question, ev: Evidence, hits: list[Hit]) -> Hit:
     """The best hit, or a later statement of the same fact: a hit nearly as good
     (``LATEST_SHARE``), about the person as much, holding the same terms of the question and a
-    span of the asked type, said later in the conversation. A later statement replaces an
+    span of the asked type, said later in the conversation (in other words: "we're up to 75
+    testers now" holds half the terms of "we have 35 testers signed up"). A later statement replaces an
     earlier one ("my manager is now Rosa" after "my manager is Marcus")."""
     best = hits[0]
     if q.kind not in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME, AnswerType.NUMBER,
                       AnswerType.DURATION) or not best.terms:
         return best  # events recur (each "when" has its own answer); states change
-    later = [h for h in hits[1:] if h.score >= LATEST_SHARE * best.score and h.about >= best.about
-             and h.terms >= best.terms and (h.ai, h.si) > (best.ai, best.si)
+    later = [h for h in hits[1:] if h.about >= best.about
+             and h.score >= (UPDATE_SHARE if _UPDATE.search(ev.sentence(h.ai, h.si).text) else LATEST_SHARE) * best.score
+             and 2 * len(h.terms & best.terms) >= len(best.terms) and (h.ai, h.si) > (best.ai, best.si)
              and _span(q, _support(q, ev, h), guess=False) is not None]
     return max(later, key=lambda h: (h.ai, h.si)) if later else best
 
@@ -199,11 +234,12 @@ def _support(q: Question, ev: Evidence, h: Hit) -> Support:
         picked.insert(0, before[-1])
     passage = q.kind in (AnswerType.TEXT, AnswerType.REASON, AnswerType.YES_NO)
     short = len(s.terms) < 4 and (passage or _span(q, Support(h, s.text, None, None, None), guess=False) is None)
-    if after and after[0] == h.si + 1 and (passage or short):
+    if after and after[0] == h.si + 1 and (passage or short) and _continues(q, [sents[k] for k in picked], sents[after[0]]):
         picked.append(after[0])
         words = sum(len(sents[k].text.split()) for k in picked)
         for k in after[1:]:  # free text: the rest of what they say on it, while it stays short
-            if not passage or k != picked[-1] + 1 or words + len(sents[k].text.split()) > PASSAGE_WORDS:
+            if not passage or k != picked[-1] + 1 or words + len(sents[k].text.split()) > PASSAGE_WORDS \
+                    or not _continues(q, [sents[j] for j in picked], sents[k]):
                 break
             picked.append(k)
             words += len(sents[k].text.split())
@@ -214,6 +250,17 @@ def _support(q: Question, ev: Evidence, h: Hit) -> Support:
     nearby = " ".join(sents[k].text for k in own if abs(k - h.si) == 1)
     return Support(h, text, ev.speaker(h.ai, h.si), ev.addressee(h.ai, h.si), ev.anchor(h.ai, h.si), nearby,
                    tuple((h.ai, k) for k in picked), " ".join(_tidy(sents[k].text) for k in own))
+
+
+def _continues(q: Question, said: list, nxt) -> bool:
+    """Does sentence ``nxt`` go on with what ``said`` says (it refers back, links on, or shares a
+    word with it or the question)? A change of subject ("Unrelated, but ...") is left out."""
+    if _ANAPHOR.match(nxt.text) or _LINK.match(nxt.text):
+        return True
+    if _LEAD_FLUFF.match(nxt.text) and re.match(r"^\W*(?:unrelated|by the way|btw|anyway)\b", nxt.text, re.I):
+        return False
+    held = {t for s in said for t in s.terms} | set(q.focus)
+    return bool(set(nxt.terms) & held)
 
 
 def _capital(text: str) -> str:
