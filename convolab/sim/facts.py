@@ -27,8 +27,8 @@ from typing import Any
 
 from convolab.dates import MONTHS, fmt_date, has_date
 from convolab.sim.evidence import ECHO_SHARE, Evidence, is_fluff
-from convolab.sim.perspective import to_third_person
 from convolab.sim.lexicon import members, related
+from convolab.sim.perspective import to_third_person
 from convolab.sim.spans import clauses, date_spans, names, numbers, places
 from convolab.sim.text import Sentence, stem, terms
 
