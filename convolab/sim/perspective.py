@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from convolab.sim.text import IRREGULAR
+from convolab.sim.text import IRREGULAR, STOPWORDS
 
 _TOKEN = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?|[^A-Za-z]+")
 _ADVERBS = frozenset([
@@ -161,7 +161,7 @@ def to_third_person(text: str, name: str, addressee: str | None = None) -> str:
                 out = _reported(out, name)
             out.append(("they" if not named else _case("they", t if not at_start else "X")) + rest)
             named = True
-        elif low == "our" and not named:  # "our new puppy" -> "Elena's new puppy"
+        elif low == "our" and not named and at_start:  # "Our new puppy" -> "Elena's new puppy"
             out.append(_case(f"{name}'s", t))
             named = True
         elif low in ("our", "ours", "us", "ourselves"):
@@ -190,7 +190,7 @@ def _reported(out: list[str], name: str) -> list[str]:
         start += 1
     rest = said[start:]
     first = rest.split(" ", 1)[0]
-    if first and first.lower() in _LOWERABLE:
+    if first and (first.lower() in _LOWERABLE or first.lower().replace("’", "'") in STOPWORDS):
         rest = first.lower() + rest[len(first):]
     return [said[:start], f"{name} said ", rest]
 

@@ -71,6 +71,9 @@ def _plural_subject(subj: str) -> bool:
 
 def _clause(aux: str, body: str) -> str | None:
     """``"did" + "Caroline go to the group"`` -> ``"Caroline went to the group"``."""
+    going = re.match(r"^(.+?) (\w+ing\b.*)$", body)
+    if aux.lower() in ("is", "are", "was", "were") and going and _subject(going.group(1) + " x"):
+        return f"{going.group(1)} {aux.lower()} {going.group(2)}"  # "X's youth center is putting on"
     passive = re.match(r"^(.+?) (be \w+.*)$", body)
     if aux.lower() in ("will", "would", "can", "could") and passive and _subject(passive.group(1) + " x"):
         return f"{passive.group(1)} {aux.lower()} {passive.group(2)}"  # "X's team offsite will be held"
@@ -143,7 +146,9 @@ def _statement(question: str, kind: AnswerType, span: str) -> str | None:
             if noun == "times" or last in ("has", "have", "had") or last in _PARTICLES:
                 return f"{body} {span} {noun}.".replace("  ", " ").replace(" .", ".")
             return f"{body}: {span} {noun}.".replace(" .", ".")
-        return f"{body} {span}." if span.lower().startswith(("for ", "since ")) else f"{body} for {span}."
+        if span.lower().startswith(("for ", "since ")) or body.endswith(" for"):
+            return f"{body} {span}."
+        return f"{body} for {span}."
     m = re.match(r"^(?:what|which)(?: \w+){1,2} (did|does|do) (.+)$", q, re.I)
     if m and kind == AnswerType.NAME:  # "What book did Caroline recommend?" -> "Caroline recommended X"
         parsed = _subject(m.group(2))

@@ -212,3 +212,47 @@ def test_a_guess_with_nothing_of_its_kind_to_go_on_is_declined():
 def test_past_tense_doubles_a_final_consonant_only_where_english_does(verb, past):
     from convolab.sim.statements import past as past_of
     assert past_of(verb) == past
+
+
+PETS = talk(
+    "[3 June 2023] Caroline: What's the funniest thing Oliver has done?",
+    "[3 June 2023] Melanie: He hid his bone in my slipper once!",
+    "[3 June 2023] Caroline: Ha! Oscar, my guinea pig, is much calmer.",
+)
+
+
+def test_a_place_said_as_whose_thing_it_is_answers_where():
+    said = reply_to([*PETS, {"role": "user", "content": "Where did Oliver hide his bone once?"}])
+    assert said.startswith("Oliver hid his bone once in Melanie's slipper.")
+
+
+def test_a_question_about_someone_the_evidence_does_not_name_is_declined():
+    assert reply_to([*PETS, {"role": "user", "content": "Where did Oscar hide his bone once?"}]) == DONT_KNOW
+
+
+def test_a_nickname_of_a_speaker_is_not_someone_else():
+    history = talk("[3 June 2023] Melanie: My husband and I have been married for 5 years now.", "[3 June 2023] Caroline: Wow!")
+    said = reply_to([*history, {"role": "user", "content": "How long have Mel and her husband been married?"}])
+    assert "5 years" in said
+
+
+def test_framing_lines_around_quoted_excerpts_are_not_quoted_back():
+    quoted = ("[Excerpts from earlier in our conversation, retrieved for my message below]\n\n"
+              "[8 May, 2023 1:56 pm]\nMelanie: I went camping at the beach yesterday.\n[End of excerpts. My message:]")
+    said = reply_to([{"role": "user", "content": [{"type": "text", "text": quoted},
+                                                  {"type": "text", "text": "What did Melanie do at the beach?"}]}])
+    assert "Excerpts" not in said and "End of" not in said and "camping" in said
+
+
+@pytest.mark.parametrize(("question", "kind", "span", "expected"), [
+    ("How long has Caroline had her current group of friends for?", "duration", "4 years",
+     "Caroline has had her current group of friends for 4 years."),
+    ("When is Caroline's youth center putting on a talent show?", "date", "September 2023",
+     "Caroline's youth center is putting on a talent show in September 2023."),
+    ("Where will Elena's team offsite be held?", "place", "to Harbour House",
+     "Elena's team offsite will be held at Harbour House."),
+])
+def test_statements_keep_the_subject_whole_and_say_each_word_once(question, kind, span, expected):
+    from convolab.sim.questions import AnswerType
+    from convolab.sim.statements import statement
+    assert statement(question, AnswerType(kind), span) == expected

@@ -41,3 +41,9 @@ def test_third_person(said, expected):
 def test_third_person_names_the_addressee():
     assert to_third_person("You are right, your book helped me.", "Melanie", "Caroline") \
         == "Caroline is right, Caroline's book helped them."
+
+
+def test_a_name_ends_with_its_sentence():
+    from convolab.sim.spans import names, places
+    assert names("Here's a pic of Oliver. Can you show me one?") == ["Oliver"]
+    assert places("He hid his bone in Melanie's slipper once!") == ["Melanie's slipper"]
