@@ -20,14 +20,20 @@ _REQUIREMENT = re.compile(r"\b(must|need|needs|have to|has to|prefer|prefers|alw
                           r"should|require|required|please)\b", re.I)
 _LEAD = re.compile(r"^(?:(?:hey|hi|hello|thanks|thank you|wow|yeah|yes|yep|yup|oh|ok|okay|so|well|btw|"
                    r"by the way|anyway|also|and|plus|just)\b[\s,!.:-]*)+", re.I)
+_OWN_SUBJECT = re.compile(r"^(?:(?:and|but|so|because|then|since|while)\s+)?(?:I|I'm|I've|I'd|I'll|we|we're|we've|"
+                          r"you|you're|my|our|your|the|a|an|it|it's|there|this|that|these|those|he|she|they|"
+                          r"[A-Z][\w'’-]*)\b")
 _PHOTO = re.compile(r"\s*\[shares a photo: (?:a photo of |a photography of )?([^\]]*)\]")
 
 
 def _clauses(sentence: str) -> list[str]:
+    """The sentence's clauses that can be said on their own: the first, and each later one that
+    opens with its own subject ("mostly emails and a few meetings" is left with its sentence);
+    a leading "and" is dropped, the restatement joins them itself."""
     pieces = [p.strip() for p in re.split(r",\s+|\s+[-–—]\s+|;\s+", sentence.rstrip(".!")) if p.strip()]
     if any(len(p.split()) < 2 for p in pieces):
         return [sentence.rstrip(".!")]
-    return pieces
+    return [re.sub(r"^and\s+", "", p, flags=re.I) for k, p in enumerate(pieces) if k == 0 or _OWN_SUBJECT.match(p)]
 
 
 def _weight(clause: str) -> float:
@@ -74,5 +80,6 @@ def acknowledge(text: str) -> str:
     said = [to_second_person(re.sub(r"\bour\b", "the", _request(c)), swap=True) for _, c in sorted(chosen)]
     said = [s[:1].lower() + s[1:] if s.split()[0].lower() in STOPWORDS and not s.startswith(("I ", "I'")) else s
             for s in said]
-    body = said[0] if len(said) == 1 else ", ".join(said[:-1]) + ", and " + said[-1]
+    joined = ", " if re.match(r"^(?:so|but|because|then|since|while)\b", said[-1]) else ", and "
+    body = said[0] if len(said) == 1 else ", ".join(said[:-1]) + joined + said[-1]
     return f"Noted: {body}."

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from convolab.dates import fmt_date
+from convolab.dates import MONTHS, WEEKDAYS, fmt_date
 from convolab.sim.evidence import Evidence, Hit, is_fluff
 from convolab.sim.lexicon import RELATED_WEIGHT, members, related
 from convolab.sim.perspective import the_user_to_you, to_second_person, to_third_person
@@ -29,20 +29,35 @@ from convolab.sim.questions import ASKER, AnswerType, Question, read_question
 from convolab.sim.reading import Parts
 from convolab.sim.spans import clauses, date_spans, durations, names, numbers, places, titles
 from convolab.sim.statements import statement
-from convolab.sim.text import STOPWORDS, terms
+from convolab.sim.text import STOPWORDS, Sentence, terms
 
 DONT_KNOW = "I don't know: that isn't mentioned in our conversation."
 LIST_SHARE = 0.45     # list items: hits scoring at least this share of the best
 EXTRA_SHARE = 0.8     # free text: a second sentence this close to the best is given too
 MAX_LIST = 5
 LATEST_SHARE = 0.7    # a later statement this close to the best one replaces it
+UPDATE_SHARE = 0.4    # ... or this close when it says it changes something ("is now", "we moved")
 PASSAGE_WORDS = 45    # a free-text answer's passage grows sentence by sentence up to this
+COMPLETE_TERMS = 4    # a sentence with this many terms, holding all the question's, is a whole answer
 LONG_SENTENCE = 22    # words; longer sentences are cut to their best clauses
 _LEAD_FLUFF = re.compile(r"^(?:(?:hey|hi|thanks|thank you|wow|yeah|yes|yep|yup|oh|ok|okay|sure|aww|woah|"
-                         r"haha|so|well|btw|by the way|anyway|and|plus)\b[\s,!.:-]*)+", re.I)
+                         r"haha|so|well|btw|by the way|anyway|and|plus|but|unrelated|also)\b[\s,!.:-]*)+", re.I)
 _PHOTO = re.compile(r"\[shares a photo: (?:a photo of |a photography of |an image of )?([^\]]*)\]")
 _REFERENCE = re.compile(r"^(?:(?:in|at|to|from|near)\s+)?(?:my|our|your|his|her|their)\s", re.I)
 _ANAPHOR = re.compile(r"^(?:it|it's|they|they're|that|that's|this|these|those|he|she|which)\b", re.I)
+# "..., and who ...?" / "...? And where ...?": a second question joined to the first
+_JOINED = re.compile(r"(?:[,;]|\?)\s+(?:and|also|plus)\s+(?=(?:what|who|whom|whose|where|when|which|how|why)\b)"
+                     r"|\?\s+(?=(?:what|who|whom|whose|where|when|which|how|why)\b)", re.I)
+_WHERE_PHRASE = re.compile(r"\b(?:in|into|inside|under|behind|on top of|next to)\s+(?:my|his|her|their|our|your)\s+"
+                           r"[a-z]+\b")
+_CAPITALIZED = re.compile(r"\b[A-Z][a-z]+(?=['’]s\b|\b)(?<!\bI)")
+_CALENDAR = frozenset([*MONTHS, *WEEKDAYS, *(m[:3] for m in MONTHS), "Sept"])
+_INFERENCE = re.compile(r"\b(?:would|might|could)\b.*\b(?:likely|probably)\b", re.I)
+_NEEDS_SPAN = frozenset([AnswerType.PLACE, AnswerType.PERSON, AnswerType.NUMBER, AnswerType.DURATION])
+_NEW_TOPIC = re.compile(r"^\W*(?:unrelated|by the way|btw|anyway|on another note|in other news)\b", re.I)
+_LINK = re.compile(r"^(?:and|but|so|because|also|plus|then|still|though|which|even)\b", re.I)
+_UPDATE = re.compile(r"\b(?:now|no longer|anymore|moved|changed|renamed|switched|correction|instead|new one|"
+                     r"slipped|replaced)\b", re.I)
 _NEGATION = re.compile(r"\b(?:not|never|no|don't|doesn't|didn't|isn't|wasn't|aren't|haven't|hasn't|won't|can't|"
                        r"couldn't|nope)\b|n't\b", re.I)
 
@@ -62,20 +77,57 @@ class Support:
 
 
 def answer(parts: Parts) -> str:
-    """The reply to the question ``parts.query`` from the payload ``parts``."""
+    """The reply to the question ``parts.query`` from the payload ``parts``; a question made of
+    several ("When is X's birthday, and what is the name of X's puppy?") gets each part
+    answered in turn."""
     ev = Evidence.of(parts.texts())
-    q = read_question(parts.query, ev.people)
+    asked = split_question(parts.query)
+    if len(asked) == 1:
+        return _answer(ev, parts.query)
+    said = [_answer(ev, a) for a in asked]
+    if all(s == DONT_KNOW for s in said):
+        return DONT_KNOW
+    return " ".join(s if s != DONT_KNOW else f'As for "{a}", that isn\'t mentioned in our conversation.'
+                    for a, s in zip(asked, said, strict=True))
+
+
+def split_question(text: str) -> list[str]:
+    """The questions ``text`` joins with "and" (", and who ...?", "; and where ...?"), each
+    ending in a question mark; ``[text]`` when it asks one thing."""
+    pieces = [p.strip(" ,;") for p in _JOINED.split(text.strip())]
+    if len(pieces) < 2 or any(len(p.split()) < 3 for p in pieces):
+        return [text]
+    return [_capital(p.rstrip("?").rstrip(" ,;")) + "?" for p in pieces]
+
+
+def _answer(ev: Evidence, query: str) -> str:
+    q = read_question(query, ev.people)
     if _asks_own_name(q) and ev.user_names:
         name = sorted(ev.user_names)[0]
         return f"You're {name[:1].upper()}{name[1:]}."
     hits, ok = ev.rank(q)
-    if not ok:
-        return DONT_KNOW
+    if not ok or (_INFERENCE.search(q.text) and q.category and not hits[0].terms & members(q.category)):
+        return DONT_KNOW  # nothing on it; or a guess ("which activity would she suggest?") with no activity to go on
+    if not _names_in_context(q, ev, hits[0]):
+        return DONT_KNOW  # "Where did Oscar hide his bone?" answered from talk of Oliver: not about Oscar
     sups: list[Support] = []
     for h in _select(q, ev, hits):
         if not any((h.ai, h.si) in s.sentences for s in sups):  # already said in an earlier passage
             sups.append(_support(q, ev, h))
+    if q.kind in _NEEDS_SPAN and all(_span(q, s, guess=False) is None for s in sups):
+        return DONT_KNOW  # "Where did Sage grow up?" answered by "a backlog grows": no place, no answer
     return _compose(q, ev, sups)
+
+
+def _names_in_context(q: Question, ev: Evidence, h: Hit) -> bool:
+    """Is every name the question uses (a capitalized word after its first, not a speaker's)
+    said in the hit's message or the one before it (what it answers)?"""
+    asked = {w for w in _CAPITALIZED.findall(q.text.split(" ", 1)[-1]) if w not in _CALENDAR
+             and not any(p.startswith(w.lower()) for p in ev.people)}  # "Mel" is Melanie
+    if not asked:
+        return True
+    near = " ".join(ev.texts[max(0, h.ai - 1):h.ai + 1])
+    return all(re.search(rf"\b{re.escape(w)}\b", near) for w in asked)
 
 
 def _asks_own_name(q: Question) -> bool:
@@ -114,14 +166,16 @@ def _select(q: Question, ev: Evidence, hits: list[Hit]) -> list[Hit]:
 def _latest(q: Question, ev: Evidence, hits: list[Hit]) -> Hit:
     """The best hit, or a later statement of the same fact: a hit nearly as good
     (``LATEST_SHARE``), about the person as much, holding the same terms of the question and a
-    span of the asked type, said later in the conversation. A later statement replaces an
+    span of the asked type, said later in the conversation (in other words: "we're up to 75
+    testers now" holds half the terms of "we have 35 testers signed up"). A later statement replaces an
     earlier one ("my manager is now Rosa" after "my manager is Marcus")."""
     best = hits[0]
     if q.kind not in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME, AnswerType.NUMBER,
                       AnswerType.DURATION) or not best.terms:
         return best  # events recur (each "when" has its own answer); states change
-    later = [h for h in hits[1:] if h.score >= LATEST_SHARE * best.score and h.about >= best.about
-             and h.terms >= best.terms and (h.ai, h.si) > (best.ai, best.si)
+    later = [h for h in hits[1:] if h.about >= best.about
+             and h.score >= (UPDATE_SHARE if _UPDATE.search(ev.sentence(h.ai, h.si).text) else LATEST_SHARE) * best.score
+             and 2 * len(h.terms & best.terms) >= len(best.terms) and (h.ai, h.si) > (best.ai, best.si)
              and _span(q, _support(q, ev, h), guess=False) is not None]
     return max(later, key=lambda h: (h.ai, h.si)) if later else best
 
@@ -141,8 +195,11 @@ def _second_hop(q: Question, ev: Evidence, first: Hit) -> Hit | None:
     hop = Question(q.text, q.kind, {**bridge, **{t: 0.5 * w for t, w in q.focus.items()}}, q.persons, q.item)
     hits, _ = ev.rank(hop, limit=10)
     for h in hits:
-        if (h.ai, h.si) != (first.ai, first.si) and not _unnamed(_span(q, _support(q, ev, h))):
-            return h
+        if (h.ai, h.si) == (first.ai, first.si):
+            continue
+        sup = _support(q, ev, h)
+        if not _unnamed(_span(q, sup)) and (q.kind != AnswerType.PLACE or _place_said(q, sup)):
+            return h  # a place answers a place question, not a name beside it
     return None
 
 
@@ -199,11 +256,12 @@ def _support(q: Question, ev: Evidence, h: Hit) -> Support:
         picked.insert(0, before[-1])
     passage = q.kind in (AnswerType.TEXT, AnswerType.REASON, AnswerType.YES_NO)
     short = len(s.terms) < 4 and (passage or _span(q, Support(h, s.text, None, None, None), guess=False) is None)
-    if after and after[0] == h.si + 1 and (passage or short):
+    if after and after[0] == h.si + 1 and (passage or short) and _continues(q, [sents[k] for k in picked], sents[after[0]]):
         picked.append(after[0])
         words = sum(len(sents[k].text.split()) for k in picked)
         for k in after[1:]:  # free text: the rest of what they say on it, while it stays short
-            if not passage or k != picked[-1] + 1 or words + len(sents[k].text.split()) > PASSAGE_WORDS:
+            if not passage or k != picked[-1] + 1 or words + len(sents[k].text.split()) > PASSAGE_WORDS \
+                    or not _continues(q, [sents[j] for j in picked], sents[k]):
                 break
             picked.append(k)
             words += len(sents[k].text.split())
@@ -214,6 +272,20 @@ def _support(q: Question, ev: Evidence, h: Hit) -> Support:
     nearby = " ".join(sents[k].text for k in own if abs(k - h.si) == 1)
     return Support(h, text, ev.speaker(h.ai, h.si), ev.addressee(h.ai, h.si), ev.anchor(h.ai, h.si), nearby,
                    tuple((h.ai, k) for k in picked), " ".join(_tidy(sents[k].text) for k in own))
+
+
+def _continues(q: Question, said: list[Sentence], nxt: Sentence) -> bool:
+    """Does sentence ``nxt`` belong with what ``said`` says? It does when it refers back or links
+    on ("It ...", "And ..."); not when it changes the subject ("Unrelated, but ...", "By the
+    way"), or when the one sentence said already holds every term of the question and is a full
+    statement; otherwise it does (what one says next usually goes on with the same thing)."""
+    if _ANAPHOR.match(nxt.text) or _LINK.match(nxt.text):
+        return True
+    if _NEW_TOPIC.match(nxt.text):
+        return False
+    # the one sentence said says it all ("On weekends I mostly go sailing to clear my head.")
+    return not (len(said) == 1 and set(q.focus) <= set(said[0].terms) and len(said[0].terms) >= COMPLETE_TERMS
+                and not _ANAPHOR.match(said[0].text))
 
 
 def _capital(text: str) -> str:
@@ -268,7 +340,7 @@ def _span(q: Question, sup: Support, *, guess: bool = True) -> str | None:
         found = [n for n in numbers(text) if not re.fullmatch(r"(?:19|20)\d\d", n)]
         return _lower_first(found[0]) if found else None
     if kind == AnswerType.PERSON:
-        found = [n for n in names(text, _known(q)) if n.lower() not in q.persons
+        found = [n for n in names(text, _known(q)) if n.lower() not in q.persons and not _asked(q, n)
                  and n.lower() != (sup.speaker or "").lower()]
         return found[0] if found else None
     if kind == AnswerType.NAME:
@@ -279,15 +351,26 @@ def _span(q: Question, sup: Support, *, guess: bool = True) -> str | None:
             else (found[0] if found else None)
     if kind == AnswerType.PLACE:
         found = places(text, _known(q))
-        named = [n for n in names(text, _known(q)) if n.lower() not in q.persons
+        found = [p for p in found if not _asked(q, p)]
+        named = [n for n in names(text, _known(q)) if n.lower() not in q.persons and not _asked(q, n)
                  and n.lower() != (sup.speaker or "").lower()]
         if not found and not named:
-            return None
+            near = _WHERE_PHRASE.search(text)  # "in my slipper": where, said by whose it is
+            return near.group(0) if near else None
         if not found or (named and not found[0][:1].isupper() and found[0].split()[-1] not in named):
             return named[0]  # a name ("Sweden") before a common noun ("my home country")
         m = re.search(rf"\b(in|to|from|at|near|around)\s+(?:the\s+)?{re.escape(found[0])}", text)
         return m.group(0) if m and not found[0].lower().startswith(("in ", "at ", "to ", "on ")) else found[0]
     return None
+
+
+def _place_said(q: Question, sup: Support) -> bool:
+    return any(not _asked(q, p) for p in places(sup.text, _known(q)))
+
+
+def _asked(q: Question, name: str) -> bool:
+    """Does the question itself name ``name`` ("Where did Oliver hide his bone?": not "Oliver's")?"""
+    return re.sub(r"['’]s$", "", name).lower() in q.text.lower()
 
 
 def _lower_first(span: str) -> str:
@@ -310,6 +393,9 @@ def _compose(q: Question, ev: Evidence, sups: list[Support]) -> str:
         return f"{lead[:1].upper()}{lead[1:]}: {first}"
     if q.kind == AnswerType.LIST:
         return _list(q, sups, told)
+    if q.kind == AnswerType.PLACE and not _place_said(q, sups[0]) and any(_place_said(q, s) for s in sups):
+        k = next(k for k, s in enumerate(sups) if _place_said(q, s))  # a place said beats a bare name
+        sups, told = [sups[k], *sups[:k], *sups[k + 1:]], [told[k], *told[:k], *told[k + 1:]]
     span = _span(q, sups[0])
     if _unnamed(span) and len(sups) > 1 and not _unnamed(_span(q, sups[1])):
         span = _span(q, sups[1])

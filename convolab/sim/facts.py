@@ -10,6 +10,10 @@ dates and first-hand statements matter most).
 Greetings, thanks, questions, instructions to the model and passing remarks (importance 1: no
 name, number, date or first-hand statement) are not recorded.
 
+``fact_lines(facts, key, hint)`` picks the facts a list of strings named ``key`` (described by
+``hint``) asks for, one line each: places for "places", people for "people", dated events for
+"events", likes for "likes", else the facts that share a word with the name and description.
+
 ``fill_facts(item_schema, facts)`` fits them to a tool's item schema by the names of its fields
 (who/subject/person, what/fact/statement, when/time, words/quote/text, date/said_on,
 topic/key/attribute, importance/priority), so any schema shaped like a list of facts is filled.
@@ -21,11 +25,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from convolab.dates import fmt_date, has_date
+from convolab.dates import MONTHS, fmt_date, has_date
 from convolab.sim.evidence import ECHO_SHARE, Evidence, is_fluff
+from convolab.sim.lexicon import members, related
 from convolab.sim.perspective import to_third_person
-from convolab.sim.spans import clauses, date_spans, names, numbers
-from convolab.sim.text import Sentence
+from convolab.sim.spans import clauses, date_spans, names, numbers, places
+from convolab.sim.text import Sentence, stem, terms
 
 _FILLER = re.compile(r"\b(?:really|so|super|just|totally|actually|kinda|pretty|very|literally|honestly)\s+", re.I)
 _LEAD = re.compile(r"^(?:(?:hey|hi|hello|thanks|thank you|wow|yeah|yes|yep|yup|oh|ok|okay|so|well|btw|"
@@ -162,3 +167,30 @@ def looks_like_facts(item_schema: Any) -> bool:
         return False
     fields = {fact_field(n) for n in item_schema["properties"]}
     return {"who", "what"} <= fields or {"what", "words"} <= fields
+
+
+_LIKES = re.compile(r"\b(?:love|loves|like|likes|enjoy|enjoys|prefer|prefers|favou?rite|fan of|into|passionate)\b", re.I)
+_KIN = re.compile(r"\b(?:mom|mother|dad|father|sister|brother|son|daughter|kids?|children|wife|husband|partner|"
+                  r"friend|friends|grandma|grandpa|aunt|uncle|cousin|boss|manager|colleague|puppy|dog|cat)\b", re.I)
+# What a list of that name holds: a test on the fact (stems of the list's name -> test)
+_KINDS: list[tuple[frozenset[str], Any]] = [
+    (frozenset(["plac", "location", "city", "country", "travel", "trip"]),
+     lambda f: bool(places(f.words)) or bool(re.search(r"\b(?:in|to|from|at) [A-Z]", f.words))),
+    (frozenset(["peopl", "person", "friend", "family", "relation", "contact"]),
+     lambda f: bool(_KIN.search(f.words)) or bool(set(names(f.words, frozenset([f.who.lower()])))
+                                                  - set(places(f.words)) - set(MONTHS))),
+    (frozenset(["event", "timelin", "history", "dat"]), lambda f: bool(f.when)),
+    (frozenset(["lik", "preferenc", "favorit", "favourit", "interest", "valu"]), lambda f: bool(_LIKES.search(f.words))),
+]
+
+
+def fact_lines(facts: list[Fact], key: str, hint: str = "") -> list[str]:
+    """The facts a list of strings named ``key`` asks for (see the module docstring), each told
+    in the third person, newest last; none when nothing fits (an empty list is a valid answer)."""
+    name = {stem(w) for w in re.split(r"[\s_-]+", key) if w}
+    for stems, test in _KINDS:
+        if name & stems:
+            return [f.what for f in facts if test(f)]
+    wanted = set(terms(f"{key.replace('_', ' ')} {hint}"))
+    wanted |= {r for t in list(wanted) for r in related(t) | members(t)}
+    return [f.what for f in facts if set(terms(f.words)) & wanted]

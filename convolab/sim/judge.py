@@ -6,8 +6,12 @@ as ``convolab.eval.judge`` sends) and whose last user message holds ``<question>
 by understanding:
 
 - a response that declines (opens with "I don't know", "not mentioned", ...) is incorrect;
-- every number of the gold answer (days and years of a date too) must appear in the response;
-- at least half of the gold answer's content words (stemmed, stopwords left out) must appear.
+- every number of the gold answer (days and years of a date too) must appear in the response,
+  and the response's first sentence, where it gives its answer, must not state other numbers
+  instead (a value that was updated later: "35" where the gold answer is "75");
+- the gold answer's content words (stemmed, stopwords left out) must appear: at least half of
+  them, and at least half of each part when the gold answer has several ("baroque music and
+  Noor Haddad": a response that gives only the music is incorrect).
 
 So it is more lenient than the word test behind ``correctness`` (80% of the words) on wording
 and stricter on numbers; it cannot tell a paraphrase, a contradiction stated with the same
@@ -29,6 +33,8 @@ __all__ = ["TOOL", "decide", "judge_reply", "with_judge"]
 
 TOOL = "verdict"
 _TAG = {t: re.compile(rf"<{t}>(.*?)</{t}>", re.S) for t in ("question", "gold_answer", "response")}
+_PARTS = re.compile(r"\s*(?:,|;|\band\b)\s*")  # "X and Y", "X, Y and Z": each part is asked for
+_FIRST_SENTENCE = re.compile(r".+?(?:[.!?](?=\s|$)|$)", re.S)
 _DECLINE = re.compile(r"^\W*(i don'?t know|i do not know|i'?m not sure|not (?:been )?mentioned|"
                       r"(?:that|it) (?:is|was)n'?t mentioned|there is no (?:mention|information))", re.I)
 
@@ -41,13 +47,22 @@ def decide(gold: str, response: str) -> tuple[bool, str]:
     """The stand-in's verdict (``True``: correct) and its one-sentence reason."""
     if _DECLINE.search(response):
         return False, "The response declines to answer."
-    missing = sorted(_numbers(gold) - _numbers(response))
+    gold_numbers = _numbers(gold)
+    missing = sorted(gold_numbers - _numbers(response))
     if missing:
         return False, f"The response lacks the gold answer's {', '.join(missing)}."
+    first = _FIRST_SENTENCE.match(response.strip())
+    stated = _numbers(first.group(0)) if first else set()
+    if gold_numbers and stated and not stated & gold_numbers:
+        return False, f"The response answers {', '.join(sorted(stated))} where the gold answer is {', '.join(sorted(gold_numbers))}."
     need = set(terms(gold))
     have = need & set(terms(response))
     if need and len(have) * 2 < len(need):
         return False, f"The response gives only {len(have)} of the {len(need)} key words of the gold answer."
+    for part in _PARTS.split(gold):
+        words = set(terms(part))
+        if words and len(words & have) * 2 < len(words):
+            return False, f"The response leaves out part of the gold answer ({part.strip()})."
     return True, f"The response gives the gold answer ({len(have)} of {len(need)} key words, all its numbers)."
 
 

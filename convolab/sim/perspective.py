@@ -5,7 +5,7 @@ another seat.
   Priya", "my budget" -> "your budget").
 - ``to_third_person``: someone's words told about them ("I went to a support group" ->
   "Caroline went to a support group"; the first "I" becomes the name, a later one "they";
-  "my" -> "their", "we" -> "Caroline and others"; the verb after the new subject agrees:
+  "my" -> "their", "We went" -> "Caroline said they went"; the verb after the new subject agrees:
   "I love" -> "Caroline loves", "I'm" -> "Caroline is", "I've been" -> "Caroline has been").
   ``addressee`` names the person "you" meant, when it is known.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from convolab.sim.text import IRREGULAR
+from convolab.sim.text import IRREGULAR, STOPWORDS
 
 _TOKEN = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?|[^A-Za-z]+")
 _ADVERBS = frozenset([
@@ -33,6 +33,16 @@ _PAST = frozenset([
     "sat", "fell", "grew", "drew", "chose", "wore", "woke", "spoke", "swam", "sang", "paid",
     "held", "led", "meant", "slept", "caught", "fought", "threw", "hid", "rode", "shared",
     "could", "would", "should", "might", "must", "can", "will", "may", "shall",
+])
+_COMMON_VERBS = frozenset([
+    "want", "need", "like", "love", "know", "think", "feel", "see", "get", "make", "take", "say", "remember",
+    "try", "keep", "enjoy", "hope", "mean", "prefer", "plan", "use", "work", "live", "look", "seem", "find",
+    "give", "tell", "ask", "call", "come", "go", "play", "help", "believe", "understand", "agree", "deserve",
+])
+_LOWERABLE = frozenset([
+    "last", "next", "this", "that", "yesterday", "today", "tomorrow", "so", "then", "now", "and", "but", "also",
+    "after", "before", "since", "when", "once", "on", "in", "at", "for", "with", "by", "finally", "recently",
+    "actually", "well", "anyway", "yes", "no", "oh", "plus", "because", "if", "honestly", "luckily", "sadly",
 ])
 _MODALS = frozenset(["can", "could", "will", "would", "should", "might", "must", "may", "shall"])
 _SECOND = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself", "i'm": "you're",
@@ -146,9 +156,13 @@ def to_third_person(text: str, name: str, addressee: str | None = None) -> str:
             out.append(_case(f"{name}'s" if low == "my" and not named else word, t))
             named = named or low == "my"
         elif low in ("we", "we're", "we've", "we'll", "we'd"):
-            subject = f"{name} and others" if not named else "they"
             rest = {"we": "", "we're": " are", "we've": " have", "we'll": " will", "we'd": " would"}[low]
-            out.append(_case(subject, t if not at_start else "X") + rest)
+            if not named:  # "We shipped it" -> "Elena said they shipped it": who "we" are stays theirs
+                out = _reported(out, name)
+            out.append(("they" if not named else _case("they", t if not at_start else "X")) + rest)
+            named = True
+        elif low == "our" and not named and at_start:  # "Our new puppy" -> "Elena's new puppy"
+            out.append(_case(f"{name}'s", t))
             named = True
         elif low in ("our", "ours", "us", "ourselves"):
             out.append(_case({"our": "their", "ours": "theirs", "us": "them", "ourselves": "themselves"}[low], t))
@@ -159,10 +173,36 @@ def to_third_person(text: str, name: str, addressee: str | None = None) -> str:
             j = _next_word(toks, k)
             if low == "you" and j is not None and toks[j].lower() in _YOU_AUX:
                 toks[j] = _YOU_AUX[toks[j].lower()]
+            elif low == "you" and j is not None and toks[j] in _COMMON_VERBS and _subject_at(toks, k):
+                toks[j] = _third_singular(toks[j])  # "in case you want" -> "in case Sage wants"
         else:
             out.append(t)
         k += 1
     return "".join(out)
+
+
+def _reported(out: list[str], name: str) -> list[str]:
+    """``out`` with "{name} said" put at the start of its last sentence (its first word lowered
+    when it is a common word: "Last week" -> "last week")."""
+    said = "".join(out)
+    start = max(said.rfind(c) for c in ".!?") + 1
+    while start < len(said) and said[start] in " \n\t\"'“(":
+        start += 1
+    rest = said[start:]
+    first = rest.split(" ", 1)[0]
+    if first and (first.lower() in _LOWERABLE or first.lower().replace("’", "'") in STOPWORDS):
+        rest = first.lower() + rest[len(first):]
+    return [said[:start], f"{name} said ", rest]
+
+
+def _subject_at(toks: list[str], k: int) -> bool:
+    """Is the word at ``k`` a subject: first in its clause (after a conjunction or punctuation)?"""
+    for x in reversed(toks[:k]):
+        if x[:1].isalpha():
+            return x.lower() in _CLAUSE_START or x.lower() in ("case", "unless", "until", "as", "whether")
+        if x.strip():
+            return True
+    return True
 
 
 _THE_USER = re.compile(r"\b([Tt])he user(['’]s)?\b")

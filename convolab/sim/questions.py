@@ -52,7 +52,8 @@ class Question:
     category: str | None = None  # a list's or a name's kind ("pet", "book"), stemmed, when it has known members
 
 
-_WH_PHRASE = re.compile(r"^(?:(?:in|at|for|from|on)\s+)?(?:how (?:long(?: ago)?|many|much|often|far|old)|"
+_WH_PHRASE = re.compile(r"^(?:(?:in|at|for|from|on)\s+)?(?:(?:what|which) (?:city|cities|country|countries|state|"
+                        r"town|place|location)\b|how (?:long(?: ago)?|many|much|often|far|old)|"
                         r"what (?:year|month|date|day|time|kinds? of|types? of|sorts? of)|when|where|who|whom|whose|"
                         r"why|which|what)\b", re.I)
 _TITLED = ("book|song|movie|film|show|series|band|album|novel|game|brand|team|company|title|podcast|play|musical|"
@@ -93,7 +94,7 @@ _MONTH_NO["sept"] = 9
 # Shape words of a question: they say what kind of answer is wanted, not what it is about.
 SHAPE_WORDS = QUESTION_WORDS | frozenset(["likely", "kind", "type", "types", "sort", "way", "ways", "both",
                                           "someth", "thing", "things", "specific", "particular", "usually",
-                                          "recently", "often"])
+                                          "recently", "often", "will"])
 HEAD_WEIGHT = 0.5
 
 

@@ -21,6 +21,9 @@ _QUESTION_START = re.compile(
     r"^\s*(what|when|where|who|whom|whose|why|how|which|do|does|did|is|are|was|were|can|could|"
     r"would|will|should|has|have|had|tell me|remind me|list|name|describe|explain|recall)\b", re.I)
 _PARAGRAPHS = re.compile(r"\n\s*\n")
+# A line that is only an editor's note in brackets ("[End of excerpts. My message:]"), not a date
+# header ("[8 May, 2023 1:56 pm]"): framing around quoted material, not something anyone said
+_NOTE = re.compile(r"^[ \t]*\[(?![^\]\n]*\b(?:19|20)\d\d\b)(?!shares a photo)[^\]\n]*\][ \t]*$", re.M)
 _SUMMARY_ASK = re.compile(r"^\s*summari[sz]e|summari[sz]e (the|this|our) conversation|summary of", re.I)
 
 
@@ -155,7 +158,7 @@ def read_request(request: dict[str, Any]) -> Parts:
     if len(plain) > 1 and not any(SUMMARY_MARKER in t for t in plain):
         # several text blocks (quoted excerpts, then the message): the last block is the
         # message, the others are material, as they would be for a reader
-        extra = [*extra, *(x for t in plain[:-1] for x in _PARAGRAPHS.split(t) if x.strip())]
+        extra = [*extra, *(x for t in plain[:-1] for x in _PARAGRAPHS.split(_NOTE.sub("", t)) if x.strip())]
     elif plain:
         query = "\n\n".join(plain).strip()
     extra_roles = ["material"] * len(extra)

@@ -37,7 +37,8 @@ _NOT_NAMES = frozenset(["I", "I'm", "I've", "I'd", "I'll", "Hey", "Hi", "Hello",
                         "Yesterday", "Today", "Tomorrow", "Here", "There", "Check", "Look", "Let", "Let's",
                         *MONTHS, *WEEKDAYS])
 _PLACE_PREP = re.compile(r"\b(?:in|to|from|at|near|around|visit(?:ed|ing)?|across|through)\s+(?:the\s+)?"
-                         r"([A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+){0,2})")
+                         r"([A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+){0,2}(?<=['’]s)\s+[a-z]+|"
+                         r"[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+){0,2})")  # "in Melanie's slipper": the thing, not its owner
 _PLACE_NOUNS = ("beach|mountains?|forest|woods|lake|river|park|museum|library|church|school|university|college|"
                 "gym|studio|cafe|café|restaurant|bar|theater|theatre|cinema|zoo|garden|farm|island|city|village|"
                 "town|countryside|coast|shore|camp|campsite|hospital|office|store|shop|mall|market|festival|"
@@ -101,7 +102,7 @@ def names(text: str, known: frozenset[str] = frozenset()) -> list[str]:
     """Capitalized names in ``text`` (not a sentence's first word unless it is a known name)."""
     out = []
     for m in _CAPS.finditer(text):
-        name = m.group(0).rstrip(".'’")
+        name = re.split(r"[.!?]\s", m.group(0))[0].rstrip(".'’")  # "Oliver. Can": a name ends with its sentence
         first = name.split()[0]
         at_start = m.start() == 0 or text[:m.start()].rstrip()[-1:] in ".!?\"“:"
         if first in _NOT_NAMES or (at_start and first.lower() not in known and len(name.split()) == 1):

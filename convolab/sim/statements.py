@@ -14,7 +14,16 @@ from convolab.sim.questions import AnswerType
 from convolab.sim.text import VERB_FORMS
 
 _PAST = {base: past for base, past, _ in VERB_FORMS} | {
-    "stop": "stopped", "plan": "planned", "shop": "shopped", "join": "joined", "visit": "visited"}
+    "stop": "stopped", "plan": "planned", "shop": "shopped", "join": "joined", "visit": "visited", "quit": "quit",
+    "fit": "fit", "bet": "bet", "shut": "shut", "spread": "spread", "cost": "cost"}
+# One syllable ending consonant-vowel-consonant doubles its last letter ("ship", "plan", "jog");
+# w, x and y never double. Longer verbs stressed on the last syllable double too (a short list).
+_DOUBLES = re.compile(r"^(?:[^aeiou]*|qu)[aeiou][b-df-hj-np-tvz]$")
+_STRESSED_LAST = frozenset(["admit", "commit", "submit", "permit", "omit", "prefer", "refer", "occur", "regret",
+                            "control", "equip", "forget", "begin", "transfer", "patrol", "compel", "rebel"])
+_PARTICLES = frozenset(["up", "out", "down", "off", "back", "over", "away", "in", "on"])
+_MOTION = re.compile(r"\b(?:go|goes|went|gone|move|moved|travel\w*|fly|flew|drive|drove|come|came|walk\w*|"
+                     r"run|ran|head\w*|return\w*|relocat\w*|trip|send|sent|take|took)\b", re.I)
 _NP = r"(?:[A-Z][\w’-]*(?:\s+[A-Z][\w’-]*)*(?:['’]s\s+[a-z]+)?|(?:his|her|my|your|their|our)\s+[a-z]+)"
 _SUBJECT = re.compile(rf"^(?P<subj>(?:I|you|we|he|she|they|it)\b|{_NP}(?:\s+and\s+{_NP})?)\s+(?P<rest>.+)$")
 _PERSON_SUBJECT = {"i": "you", "you": "I", "we": "you"}
@@ -29,6 +38,8 @@ def past(verb: str) -> str:
         return verb + "d"
     if low.endswith("y") and len(low) > 2 and low[-2] not in "aeiou":
         return verb[:-1] + "ied"
+    if _DOUBLES.match(low) or low in _STRESSED_LAST:
+        return verb + verb[-1] + "ed"  # "ship" -> "shipped", "prefer" -> "preferred"
     return verb + "ed"
 
 
@@ -60,6 +71,12 @@ def _plural_subject(subj: str) -> bool:
 
 def _clause(aux: str, body: str) -> str | None:
     """``"did" + "Caroline go to the group"`` -> ``"Caroline went to the group"``."""
+    going = re.match(r"^(.+?) (\w+ing\b.*)$", body)
+    if aux.lower() in ("is", "are", "was", "were") and going and _subject(going.group(1) + " x"):
+        return f"{going.group(1)} {aux.lower()} {going.group(2)}"  # "X's youth center is putting on"
+    passive = re.match(r"^(.+?) (be \w+.*)$", body)
+    if aux.lower() in ("will", "would", "can", "could") and passive and _subject(passive.group(1) + " x"):
+        return f"{passive.group(1)} {aux.lower()} {passive.group(2)}"  # "X's team offsite will be held"
     parsed = _subject(body)
     if parsed is None:
         return None
@@ -106,7 +123,7 @@ def _statement(question: str, kind: AnswerType, span: str) -> str | None:
         if kind == AnswerType.DATE:
             return f"{subj} {m.group(1)} {_date_words(span)}."
         return f"{subj} {m.group(1)} {span}."
-    m = re.match(r"^(?:when|what (?:year|month|date|day)|how long ago|where|how many \w+(?: \w+)?|how much \w*|"
+    m = re.match(r"^(?:when|what (?:year|month|date|day)|how long ago|where|how many \w+(?: \w+)?|how much(?: \w+)?|"
                  r"how long)\s+(did|does|do|is|are|was|were|has|have|had|will|would|can|could)\s+(.+)$", q, re.I)
     if m and kind in (AnswerType.DATE, AnswerType.PLACE, AnswerType.DURATION, AnswerType.NUMBER):
         body = _clause(m.group(1), m.group(2))
@@ -117,16 +134,21 @@ def _statement(question: str, kind: AnswerType, span: str) -> str | None:
         if kind == AnswerType.PLACE:
             if re.search(r"\b(?:in|at|to|from|on|near|by)$", body):
                 return f"{body} {re.sub(r'^(?:in|at|to|from|on|near|by) ', '', span)}."
+            if span.startswith("to ") and not _MOTION.search(body):
+                return f"{body} at {span[3:]}."  # "will be held to X" -> "will be held at X"
             if re.match(r"^(?:in|at|to|from|on|near|by)\b", span):
                 return f"{body} {span}."
             return f"{body}: {span}."
         if kind == AnswerType.NUMBER:
-            counted = re.match(r"^how many (\w+)", q, re.I)
+            counted = re.match(rf"^how many (.+?) {re.escape(m.group(1))} ", q, re.I)
             noun = counted.group(1) if counted else ""
-            if noun == "times" or body.split()[-1] in ("has", "have", "had"):
-                return f"{body} {span} {noun}.".replace("  ", " ")
+            last = body.split()[-1].lower()
+            if noun == "times" or last in ("has", "have", "had") or last in _PARTICLES:
+                return f"{body} {span} {noun}.".replace("  ", " ").replace(" .", ".")
             return f"{body}: {span} {noun}.".replace(" .", ".")
-        return f"{body} {span}." if span.lower().startswith(("for ", "since ")) else f"{body} for {span}."
+        if span.lower().startswith(("for ", "since ")) or body.endswith(" for"):
+            return f"{body} {span}."
+        return f"{body} for {span}."
     m = re.match(r"^(?:what|which)(?: \w+){1,2} (did|does|do) (.+)$", q, re.I)
     if m and kind == AnswerType.NAME:  # "What book did Caroline recommend?" -> "Caroline recommended X"
         parsed = _subject(m.group(2))

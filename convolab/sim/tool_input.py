@@ -10,10 +10,11 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from convolab.sim.evidence import Evidence
-from convolab.sim.facts import Fact, extract_facts, fact_field, looks_like_facts
+from convolab.sim.facts import Fact, extract_facts, fact_field, fact_lines, looks_like_facts
 from convolab.sim.questions import read_question
 from convolab.sim.reading import SUMMARY_MARKER, Parts
 from convolab.sim.text import numbers, snake, split_sentences, terms
@@ -56,7 +57,13 @@ class _Ctx:
     material: list[str]  # texts to fill from (messages; instruction sentences removed)
     sentences: list[str]
 
+    @cached_property
+    def facts(self) -> list[Fact]:
+        """The facts a transcript states (``[]`` when the material is not one: no speaker labels)."""
+        return extract_facts(self.material) if any(_LABEL.search(t) for t in self.material) else []
 
+
+_LABEL = re.compile(r"^(?:User|Assistant|[A-Z][a-z]+): ", re.M)  # a transcript's speaker labels
 _DECISION = re.compile(r"\b(decided|decide|will|going to|chose|choose|settled on|let's go with)\b", re.I)
 _PREFERENCE = re.compile(r"\b(prefer|prefers|like|likes|love|loves|favorite|favourite|hate|hates|enjoy)\b", re.I)
 _PROFILE = re.compile(r"\b(I'm|I am|my name|I work|I live)\b", re.I)
@@ -162,6 +169,8 @@ def _fill(schema: Any, key: str, ctx: _Ctx, depth: int = 0) -> Any:
         elif item_kind == "string" and not items.get("enum") and section in ("decisions", "questions", "preferences"):
             rx = {"decisions": _DECISION, "preferences": _PREFERENCE}.get(section)
             vals = _unanswered(ctx) if section == "questions" else [s for s in ctx.sentences if rx.search(s)]
+        elif item_kind == "string" and not items.get("enum") and ctx.facts:
+            vals = fact_lines(ctx.facts, key, schema.get("description", ""))  # a memory's list: facts, told
         elif item_kind == "string" and not items.get("enum"):
             vals = _best_sentences(ctx, hint)
         else:
@@ -234,7 +243,11 @@ def _fit_string(value: str, schema: Any) -> str:
     lo, hi = schema.get("minLength", 0), schema.get("maxLength")
     if len(value) < lo:
         value = value + "." * (lo - len(value))
-    return value[:hi] if hi is not None else value
+    if hi is None or len(value) <= hi:
+        return value
+    cut = value[:hi]
+    space = cut.rfind(" ")
+    return cut[:space].rstrip(" ,;:") if space > 0 and len(value[:space].rstrip(" ,;:")) >= lo else cut  # whole words
 
 
 def tool_use(tool: dict[str, Any], request: dict[str, Any], parts: Parts) -> dict[str, Any]:

@@ -85,3 +85,16 @@ def test_no_judge_keeps_the_columns_empty():
     result = run_eval([synthetic(40, seed=1)], ["sliding"], budget_tokens=1500)
     assert result.summary["judge_accuracy"].null_count() == result.summary.height
     assert result.items["judge_verdict"].null_count() == result.items.height
+
+
+def test_the_stand_in_requires_every_part_of_a_multi_part_gold_answer():
+    from convolab.sim.judge import decide
+    assert not decide("baroque music and Noor Haddad", "Elena listens to baroque music while coding.")[0]
+    assert decide("baroque music and Noor Haddad", "Baroque music. Noor Haddad designed the logo.")[0]
+
+
+def test_the_stand_in_grades_an_outdated_value_stated_first_wrong():
+    from convolab.sim.judge import decide
+    correct, reason = decide("75", "Elena's project has 35 beta testers. Later 75 were mentioned.")
+    assert not correct and "35" in reason
+    assert decide("75", "Elena's project has signed up 75 beta testers.")[0]

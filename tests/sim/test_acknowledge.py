@@ -33,3 +33,15 @@ def test_a_long_message_keeps_its_names_numbers_and_requirements_first():
     assert "3 June" in out and "900 euros" in out and "must" in out
     assert len(out.split()) <= MAX_WORDS + 6
     assert out.index("Porto") < out.index("900")  # in the order said
+
+
+@pytest.mark.parametrize(("said", "expected"), [
+    ("I keep a running list of small bugs, and it's getting longer rather than shorter.",
+     "Noted: you keep a running list of small bugs, and it's getting longer rather than shorter."),
+    ("It was a quiet week otherwise, mostly emails and a few short meetings. "
+     "The staging build broke again on Thursday, so I lost a couple of hours to that.",
+     "Noted: it was a quiet week otherwise, the staging build broke again on Thursday, "
+     "so you lost a couple of hours to that."),
+])
+def test_clauses_are_restated_whole_and_joined_once(said, expected):
+    assert acknowledge(said) == expected

@@ -89,7 +89,7 @@ def test_each_answer_type_gets_its_span():
     )
     ask = lambda q: reply_to([*history, {"role": "user", "content": q}])  # noqa: E731
     assert ask("Where does Caroline's brother live?") == "Caroline's brother Tom lives in Porto."
-    assert ask("How many cats does Caroline have?") == "Caroline and others have two cats."
+    assert ask("How many cats does Caroline have?") == "Caroline said they have two cats."
     assert ask("How long has Caroline worked at the library?").startswith(
         "Caroline has worked at the library for 6 years.")
     assert ask("Who sang at Melanie's party?") == "It was Matt Patterson who sang at Melanie's party."
@@ -153,3 +153,106 @@ def test_replies_are_sentences_without_role_labels():
     assert "Caroline:" not in reply and "Melanie:" not in reply
     assert reply.endswith(".") and reply[0].isupper()
     assert "Caroline went to a LGBTQ support group yesterday (7 May 2023)" in reply
+
+
+ELENA = talk(
+    "[1 March 2024] Elena: We have 35 beta testers signed up so far. My manager on this project is Marcus Lee. "
+    "Our new puppy is called Juniper. My birthday is on 3 October, in case you want to remember it.",
+    "[1 March 2024] Sage: It's normal for a backlog to grow before it shrinks.",
+    "[2 April 2024] Elena: The team offsite is going to be at Lakeside Lodge. On weekends I mostly go sailing.",
+    "[2 April 2024] Sage: Sounds good.",
+    "[9 April 2024] Elena: Small correction: we're up to 75 beta testers now. My manager is now Helen Ortiz. "
+    "Actually, we moved the offsite to Harbour House.",
+    "[9 April 2024] Sage: Thanks for the update.",
+)
+
+
+def ask_elena(question: str) -> str:
+    return reply_to([*ELENA, {"role": "user", "content": question}])
+
+
+def test_a_question_joined_by_and_gets_each_part_answered():
+    said = ask_elena("When is Elena's birthday, and what is the name of Elena's puppy?")
+    assert said.startswith("Elena's birthday is on 3 October")
+    assert "Juniper" in said and "and what" not in said
+
+
+def test_a_part_nothing_says_is_declined_by_itself():
+    said = ask_elena("Who is Elena's manager on the project, and where did Elena grow up?")
+    assert "Helen Ortiz" in said
+    assert said.endswith("As for \"Where did Elena grow up?\", that isn't mentioned in our conversation.")
+
+
+@pytest.mark.parametrize(("question", "newest", "oldest"), [
+    ("How many beta testers has Elena's project signed up?", "75", "35"),
+    ("Who is Elena's manager on the project?", "Helen Ortiz", "Marcus Lee"),
+    ("Where will Elena's team offsite be held?", "Harbour House", "Lakeside Lodge"),
+])
+def test_the_newest_statement_of_a_changing_value_wins(question, newest, oldest):
+    said = ask_elena(question)
+    assert newest in said and oldest not in said
+
+
+def test_a_count_is_said_as_a_sentence_with_its_noun():
+    said = ask_elena("How many beta testers has Elena's project signed up?")
+    assert said.startswith("Elena's project has signed up 75 beta testers.")
+
+
+def test_a_typed_question_whose_evidence_has_no_such_span_is_declined():
+    assert ask_elena("Where did Sage grow up?") == DONT_KNOW  # "a backlog grows" holds no place
+
+
+def test_a_guess_with_nothing_of_its_kind_to_go_on_is_declined():
+    assert ask_elena("Which activity would Elena most likely suggest for a team outing?") == DONT_KNOW
+
+
+@pytest.mark.parametrize(("verb", "past"), [("ship", "shipped"), ("plan", "planned"), ("visit", "visited"),
+                                           ("fix", "fixed"), ("play", "played"), ("prefer", "preferred"),
+                                           ("rain", "rained"), ("quit", "quit")])
+def test_past_tense_doubles_a_final_consonant_only_where_english_does(verb, past):
+    from convolab.sim.statements import past as past_of
+    assert past_of(verb) == past
+
+
+PETS = talk(
+    "[3 June 2023] Caroline: What's the funniest thing Oliver has done?",
+    "[3 June 2023] Melanie: He hid his bone in my slipper once!",
+    "[3 June 2023] Caroline: Ha! Oscar, my guinea pig, is much calmer.",
+)
+
+
+def test_a_place_said_as_whose_thing_it_is_answers_where():
+    said = reply_to([*PETS, {"role": "user", "content": "Where did Oliver hide his bone once?"}])
+    assert said.startswith("Oliver hid his bone once in Melanie's slipper.")
+
+
+def test_a_question_about_someone_the_evidence_does_not_name_is_declined():
+    assert reply_to([*PETS, {"role": "user", "content": "Where did Oscar hide his bone once?"}]) == DONT_KNOW
+
+
+def test_a_nickname_of_a_speaker_is_not_someone_else():
+    history = talk("[3 June 2023] Melanie: My husband and I have been married for 5 years now.", "[3 June 2023] Caroline: Wow!")
+    said = reply_to([*history, {"role": "user", "content": "How long have Mel and her husband been married?"}])
+    assert "5 years" in said
+
+
+def test_framing_lines_around_quoted_excerpts_are_not_quoted_back():
+    quoted = ("[Excerpts from earlier in our conversation, retrieved for my message below]\n\n"
+              "[8 May, 2023 1:56 pm]\nMelanie: I went camping at the beach yesterday.\n[End of excerpts. My message:]")
+    said = reply_to([{"role": "user", "content": [{"type": "text", "text": quoted},
+                                                  {"type": "text", "text": "What did Melanie do at the beach?"}]}])
+    assert "Excerpts" not in said and "End of" not in said and "camping" in said
+
+
+@pytest.mark.parametrize(("question", "kind", "span", "expected"), [
+    ("How long has Caroline had her current group of friends for?", "duration", "4 years",
+     "Caroline has had her current group of friends for 4 years."),
+    ("When is Caroline's youth center putting on a talent show?", "date", "September 2023",
+     "Caroline's youth center is putting on a talent show in September 2023."),
+    ("Where will Elena's team offsite be held?", "place", "to Harbour House",
+     "Elena's team offsite will be held at Harbour House."),
+])
+def test_statements_keep_the_subject_whole_and_say_each_word_once(question, kind, span, expected):
+    from convolab.sim.questions import AnswerType
+    from convolab.sim.statements import statement
+    assert statement(question, AnswerType(kind), span) == expected

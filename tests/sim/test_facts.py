@@ -48,3 +48,29 @@ def test_any_schema_shaped_like_facts_is_filled_by_field_names():
     assert [i["subject"] for i in items] == ["Caroline", "Melanie", "Melanie"]
     assert items[1] == {"subject": "Melanie", "fact": "Melanie moved to Berlin last year (2022).",
                         "quote": "I moved to Berlin last year.", "priority": 3}
+
+
+def test_a_memory_of_string_lists_gets_told_facts_not_the_instruction_or_acknowledgements():
+    from convolab.sim.responder import respond
+    from convolab.strategies.memory_retrieval import PEOPLE_TOPICS
+
+    said = ("[8 May 2023, 13:56]\nUser: I took my kids to the science museum yesterday, and my sister Sofia came "
+            "along. I really love pottery these days.\nAssistant: Noted: you took your kids to the science museum "
+            "yesterday (7 May 2023), and your sister Sofia came along.")
+    request = {"model": "claude-sonnet-4-6", "max_tokens": 1024,
+               "tools": [{"name": "record_memory", "input_schema": PEOPLE_TOPICS}],
+               "tool_choice": {"type": "tool", "name": "record_memory"},
+               "messages": [{"role": "user", "content": "Please call the record_memory tool once to record memory "
+                             "from this exchange.\n\n" + said}]}
+    memory = respond(request).blocks[0]["input"]
+    lines = [line for section in memory.values() for line in section]
+    assert lines and not any("record_memory" in line or line.startswith("Noted") for line in lines)
+    assert memory["likes"] == ["The user loves pottery these days."]
+    assert all("Sofia" in line for line in memory["people"])
+    assert all("7 May 2023" in line for line in memory["events"])
+
+
+def test_a_string_cut_to_its_max_length_ends_on_a_whole_word():
+    from convolab.sim.tool_input import _fit_string
+
+    assert _fit_string("The user loves pottery these days.", {"type": "string", "maxLength": 20}) == "The user loves"

@@ -52,7 +52,7 @@ def test_summarize_dedupes_and_keeps_order():
 def test_a_transcript_is_told_as_prose_without_role_labels_or_echoes():
     out = summarize([TRANSCRIPT], 150)
     assert out == ("The user is Ada. The user flies to Lisbon on 12 May and they are vegetarian. "
-                   "The agenda must never run past 5 pm. Their budget is 4,200 euros.")
+                   "The agenda must never run past 5 pm. The user's budget is 4,200 euros.")
     assert not re.search(r"\b(User|Assistant|Noted):", out)
 
 
