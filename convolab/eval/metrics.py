@@ -199,12 +199,23 @@ class _Entry:
     words: frozenset[str]
 
 
+_ENTRIES: dict[str, _Entry] = {}  # the process's normalized texts (a pure function of the text)
+_MAX_ENTRIES = 50_000
+
+
+def _shared_entries() -> dict[str, _Entry]:
+    if len(_ENTRIES) > _MAX_ENTRIES:
+        _ENTRIES.clear()
+    return _ENTRIES
+
+
 class PayloadText:
-    """The texts of a payload, normalized once per distinct text (shared across payloads of a
-    replay through ``cache``), for word and substring checks."""
+    """The texts of a payload, normalized once per distinct text (shared across payloads through
+    ``cache``; by default one per process, so replays of the same history share it), for word
+    and substring checks."""
 
     def __init__(self, texts: Sequence[str], cache: dict[str, _Entry] | None = None):
-        cache = {} if cache is None else cache
+        cache = _shared_entries() if cache is None else cache
         self.entries: list[_Entry] = []
         for t in texts:
             e = cache.get(t)
