@@ -1,5 +1,9 @@
 """How fast the evaluation replays: 10 LoCoMo-sized conversations x the six strategies.
 
+The six are the command line's default set (``convolab eval``: full, sliding, summarizing,
+memory, retrieval, compaction), as in the Speed issue's row; the retrieval variants added
+later (``retrieval-messages``, ``memory-retrieval``) are not part of this figure.
+
 The Evaluation issue's goal: under 30 s on a 2-core machine. The 10 conversations are the 2
 LoCoMo development conversations (``../shared/data/locomo``) five times each (or, without them,
 10 synthetic conversations of LoCoMo's length), replayed by ``convolab.eval.run_eval`` with
@@ -20,9 +24,9 @@ import os
 import time
 from pathlib import Path
 
+from convolab.commands.eval import DEFAULT_STRATEGIES as NAMES
 from convolab.datasets import load_locomo, synthetic
 from convolab.eval import replay_sample, run_eval
-from convolab.strategies import NAMES
 
 LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo"
 

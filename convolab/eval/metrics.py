@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from convolab.blocks import CONTEXT, block_texts
@@ -87,20 +88,24 @@ def words(text: str) -> list[str]:
     """Normalized words of ``text``, in order (duplicates kept); ISO dates read as day, month,
     year ("2023-05-08" gives "8", "may", "2023"), and "the Friday before 15 July 2023" as the
     day it names ("14", "july", "2023")."""
-    out = []
     text = _ISO_DATE.sub(_spelled, text) if "-" in text else text
     text = _WEEKDAY_BEFORE.sub(_day_before, text) if "before" in text else text
-    for w in _WORD.findall(text.casefold().replace("\u2019", "'")):
-        if w[0].isdigit():
-            m = _ORDINAL.match(w)
-            out.append(m.group(1) if m else w.replace(",", ""))
-            continue
-        w = w[:-2] if w.endswith("'s") else w
-        if w in NUMBER_WORDS:
-            out.append(NUMBER_WORDS[w])
-        elif w not in STOPWORDS and w.split("'", 1)[0] not in STOPWORDS:
-            out.append(stem(w))
-    return out
+    normal = [_normal_word(w) for w in _WORD.findall(text.casefold().replace("\u2019", "'"))]
+    return [w for w in normal if w is not None]
+
+
+@lru_cache(maxsize=1 << 16)
+def _normal_word(w: str) -> str | None:
+    """One lower-cased word as ``words`` keeps it (``None``: a stopword), memoized."""
+    if w[0].isdigit():
+        m = _ORDINAL.match(w)
+        return m.group(1) if m else w.replace(",", "")
+    w = w[:-2] if w.endswith("'s") else w
+    if w in NUMBER_WORDS:
+        return NUMBER_WORDS[w]
+    if w not in STOPWORDS and w.split("'", 1)[0] not in STOPWORDS:
+        return stem(w)
+    return None
 
 
 def answer_words(answer: str) -> frozenset[str]:
@@ -169,12 +174,23 @@ class _Entry:
     words: frozenset[str]
 
 
+_ENTRIES: dict[str, _Entry] = {}  # the process's normalized texts (a pure function of the text)
+_MAX_ENTRIES = 50_000
+
+
+def _shared_entries() -> dict[str, _Entry]:
+    if len(_ENTRIES) > _MAX_ENTRIES:
+        _ENTRIES.clear()
+    return _ENTRIES
+
+
 class PayloadText:
-    """The texts of a payload, normalized once per distinct text (shared across payloads of a
-    replay through ``cache``), for word and substring checks."""
+    """The texts of a payload, normalized once per distinct text (shared across payloads through
+    ``cache``; by default one per process, so replays of the same history share it), for word
+    and substring checks."""
 
     def __init__(self, texts: Sequence[str], cache: dict[str, _Entry] | None = None):
-        cache = {} if cache is None else cache
+        cache = _shared_entries() if cache is None else cache
         self.entries: list[_Entry] = []
         for t in texts:
             e = cache.get(t)

@@ -64,13 +64,15 @@ class UsageTotals:
     output_tokens: int = 0
     cost_usd: float = 0.0
 
-    def add(self, model: str, usage: Any, at: date | None) -> dict[str, Any]:
+    def add(self, model: str, usage: Any, at: date | None, *also: Ledger) -> dict[str, Any]:
+        """Count one request (priced once), here and in the ledgers ``also``."""
         u = _usage(usage)
         cost = cost_usd(model, usage, at)
-        self.requests += 1
-        for k, v in u.items():
-            setattr(self, k, getattr(self, k) + v)
-        self.cost_usd += cost
+        for ledger in (self, *also):
+            ledger.requests += 1
+            for k, v in u.items():
+                setattr(ledger, k, getattr(ledger, k) + v)
+            ledger.cost_usd += cost
         return {**u, "cost_usd": cost}
 
     def as_dict(self, prefix: str = "") -> dict[str, Any]:
@@ -226,7 +228,6 @@ class _Replay:
         self.run = Run(strategy=self.strat.name, sample_id=sample.sample_id, model=model, turns=0,
                        turns_estimated=mode == "qa")
         self.seen: list[int] = []
-        self.cache: dict = {}
 
     def tick(self, when: datetime) -> None:
         for clock in self.clocks:
@@ -234,10 +235,9 @@ class _Replay:
                 clock.set(when)
 
     def account_side(self, into_qa: bool) -> None:
+        also = (self.run.qa,) if into_qa else ()
         for m, u in _side_delta(self.strat, self.seen):
-            self.run.side.add(m, u, self.priced_at)
-            if into_qa:
-                self.run.qa.add(m, u, self.priced_at)
+            self.run.side.add(m, u, self.priced_at, *also)
 
     # -- turns -------------------------------------------------------------------------------
     def play_turns(self) -> None:
@@ -259,8 +259,7 @@ class _Replay:
         run.build_ms.append(1000 * (time.perf_counter() - t0))
         with kind("turns"):
             reply = payload.create(self.turn_client)
-        run.main.add(self.model, reply.usage, self.priced_at)
-        run.turn.add(self.model, reply.usage, self.priced_at)
+        run.main.add(self.model, reply.usage, self.priced_at, run.turn)
         run.turn_input_tokens.append(payload.input_tokens)
         run.turns += 1
         rest = turn.messages[head:]
@@ -291,13 +290,12 @@ class _Replay:
     def score(self, q: _Question, reply: Any) -> None:
         run, item, sample = self.run, q.item, self.sample
         run.build_ms.append(q.build_ms)
-        billed = run.main.add(self.model, reply.usage, self.priced_at)
-        run.qa.add(self.model, reply.usage, self.priced_at)
+        billed = run.main.add(self.model, reply.usage, self.priced_at, run.qa)
         answer = _text(reply)
         row = {"strategy": run.strategy, "sample_id": sample.sample_id, "qa_index": q.index,
                "category": item.category, "category_name": item.category_name, "question": item.question,
                "answer": item.answer, "adversarial_answer": item.adversarial_answer, "evidence": len(item.evidence),
-               **score_item(sample, item, q.payload.request, q.payload.sent, answer, self.cache),
+               **score_item(sample, item, q.payload.request, q.payload.sent, answer),
                "payload_tokens": q.payload.input_tokens, **billed, "build_ms": q.build_ms, "reply": answer}
         if self.keep_requests:
             row["request"] = q.payload.request

@@ -167,17 +167,35 @@ def _check_message(i: int, m: Any, is_last: bool) -> _MessageCheck:
     return _MessageCheck(role, blocks, ccs, uses_tools)
 
 
+@dataclass
+class _Entry:
+    """One merged message of the previous request, and what its checks added up to."""
+
+    role: str
+    content: tuple[dict[str, Any], ...]
+    sources: tuple[int, ...]
+    tools: bool
+    ttls: int  # ttls collected (tools' and system's first) up to and including this message
+    breakpoints: int  # message breakpoints up to and including it
+    uses_tools: bool  # any tool block up to and including it
+    system: bool  # any system message up to and including it
+
+
 class ValidationMemo:
-    """The previous request's messages and their per-message checks.
+    """The previous request's messages, their per-message checks and merged messages.
 
     Consecutive requests of a conversation repeat their history; messages equal to the
     previous request's (and not its last one, which may have been checked as a final
-    assistant prefill) keep their earlier result instead of being checked again.
+    assistant prefill) keep their earlier result instead of being checked again, and the
+    merged messages made only of such messages (and followed by one) are taken over whole.
     """
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
         self.results: list[_MessageCheck] = []
+        self.entries: list[_Entry] = []
+        self.base_ttls: list[str] = []  # the tools' and system's ttls, before the messages'
+        self.ttls: list[str] = []
 
     def reusable(self, messages: list[Any]) -> int:
         limit = min(len(messages), len(self.messages) - 1)
@@ -186,8 +204,10 @@ class ValidationMemo:
             n += 1
         return n
 
-    def remember(self, messages: list[Any], results: list[_MessageCheck]) -> None:
-        self.messages, self.results = messages, results
+    def remember(self, messages: list[Any], results: list[_MessageCheck], entries: list[_Entry],
+                 base_ttls: list[str], ttls: list[str]) -> None:
+        self.messages, self.results, self.entries = messages, results, entries
+        self.base_ttls, self.ttls = base_ttls, ttls
 
 
 # ---- the request --------------------------------------------------------------------------
@@ -331,16 +351,33 @@ def _merge(messages: list[Any], spec: Any, memo: ValidationMemo | None,
            ttls: list[str]) -> tuple[list[dict[str, Any]], int, bool, int]:
     """Check each message (reusing ``memo``) and merge consecutive same-role messages."""
     merged: list[dict[str, Any]] = []
-    runs, uses_tools, breakpoints = 0, False, 0
+    entries: list[_Entry] = []
+    runs, uses_tools, breakpoints, system = 0, False, 0, False
     reuse = memo.reusable(messages) if memo is not None else 0
     results: list[_MessageCheck] = []
-    for i, m in enumerate(messages):
+    start, base_ttls = 0, list(ttls)
+    if reuse and memo is not None and ttls == memo.base_ttls:  # take over the merged messages the prefix completes
+        keep = _complete_entries(memo.entries, reuse, spec)
+        if keep:
+            last = memo.entries[keep - 1]
+            for e in memo.entries[:keep]:
+                merged.append({"role": e.role, "content": list(e.content), "_sources": list(e.sources),
+                               "_tools": e.tools})
+                runs += len(e.sources) - 1
+            entries = memo.entries[:keep]
+            start = last.sources[-1] + 1
+            results = memo.results[:start]
+            ttls[:] = memo.ttls[:last.ttls]
+            uses_tools, breakpoints, system = last.uses_tools, last.breakpoints, last.system
+    for i in range(start, len(messages)):
+        m = messages[i]
         if isinstance(m, dict) and m.get("role") == "system" and not spec.supports("system_messages"):
             raise invalid(f"messages.{i}.role: role 'system' is not supported on this model ({spec.id}); "
                           "put the instruction in the top-level system prompt or a user message")
         checked = memo.results[i] if i < reuse else _check_message(i, m, i == len(messages) - 1)
         results.append(checked)
         uses_tools = uses_tools or checked.uses_tools
+        system = system or checked.role == "system"
         for where, cc in checked.cache_controls:
             breakpoints += _check_cache_control(cc, where, ttls)
         if merged and merged[-1]["role"] == checked.role:
@@ -348,12 +385,31 @@ def _merge(messages: list[Any], spec: Any, memo: ValidationMemo | None,
             merged[-1]["_sources"].append(i)
             merged[-1]["_tools"] = merged[-1]["_tools"] or checked.uses_tools
             runs += 1
+            entries[-1] = _Entry(checked.role, tuple(merged[-1]["content"]), tuple(merged[-1]["_sources"]),
+                                 merged[-1]["_tools"], len(ttls), breakpoints, uses_tools, system)
         else:
             merged.append({"role": checked.role, "content": list(checked.blocks), "_sources": [i],
                            "_tools": checked.uses_tools})
+            entries.append(_Entry(checked.role, tuple(checked.blocks), (i,), checked.uses_tools, len(ttls),
+                                  breakpoints, uses_tools, system))
     if memo is not None:
-        memo.remember(messages, results)
+        memo.remember(messages, results, entries, base_ttls, list(ttls))
     return merged, runs, uses_tools, breakpoints
+
+
+def _complete_entries(entries: list[_Entry], reuse: int, spec: Any) -> int:
+    """How many of the previous request's merged messages are made of its first ``reuse``
+    messages and followed by one of them (so that no later message could join them)."""
+    lo, hi = 0, len(entries)
+    while lo < hi:  # entries' last sources ascend: the first one ending at reuse - 1 or later
+        mid = (lo + hi) // 2
+        if entries[mid].sources[-1] < reuse - 1:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo and entries[lo - 1].system and not spec.supports("system_messages"):
+        return 0  # a system message this model refuses: check message by message, to name it
+    return lo
 
 
 def _starts_with_compaction(message: dict[str, Any]) -> bool:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -302,7 +302,7 @@ class RetrievalBase(BaseStrategy):
     def state(self) -> dict[str, Any]:
         """Config (for inspection; the constructor's wins) and the last build's hits. The index
         is not stored: it is rebuilt from the conversation (vectors from ``vectors``)."""
-        hits = [{**asdict(h), "terms": list(h.terms)} for h in self.last_hits]
+        hits = [{**vars(h), "terms": list(h.terms)} for h in self.last_hits]  # asdict, without its deep copy
         return {**super().state(), **self.config(), "last_hits": hits, "last_retrieved": list(self.last_retrieved),
                 "last_query": list(self.last_query)}
 

@@ -18,7 +18,7 @@ or in ``build()`` when the history would not fit otherwise. When the summaries o
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from convolab.blocks import SUMMARY_MARKER, content_text, reply_text
@@ -84,8 +84,9 @@ class Summarizing(BaseStrategy):
 
     # -- state -----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {**super().state(), "summaries": [asdict(b) for b in self.summaries],
-                "pins": [asdict(p) for p in self.pins]}
+        # what asdict gives, without its per-element deep copy (the replay compares states per question)
+        return {**super().state(), "summaries": [{**vars(b), "covers": list(b.covers)} for b in self.summaries],
+                "pins": [dict(vars(p)) for p in self.pins]}
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)

@@ -154,3 +154,36 @@ def test_validation_memo_never_changes_the_verdict(first, defect, plant, data):
     memo = ValidationMemo()
     _outcome(first, memo)
     assert _outcome(second, memo) == _outcome(second)
+
+
+@st.composite
+def _runs(draw):
+    """Messages with runs of one role (merged by the API), some carrying cache breakpoints."""
+    msgs = []
+    for k in range(draw(st.integers(1, 6))):
+        role = "user" if k % 2 == 0 else "assistant"
+        for _ in range(draw(st.integers(1, 3))):
+            block = {"type": "text", "text": draw(words)}
+            if draw(st.integers(0, 5)) == 0:
+                block["cache_control"] = {"type": "ephemeral", "ttl": draw(st.sampled_from(["5m", "1h"]))}
+            msgs.append({"role": role, "content": [block]})
+    if msgs[-1]["role"] != "user":
+        msgs.append({"role": "user", "content": draw(words)})
+    return msgs
+
+
+@given(_runs(), st.lists(st.tuples(st.integers(0, 12), _runs()), min_size=1, max_size=3),
+       st.sampled_from([None, "5m", "1h"]))
+def test_validation_memo_takes_over_merged_runs_exactly(first, nexts, system_ttl):
+    """A conversation whose next requests keep a prefix of the last one's messages (same-role runs
+    merged, breakpoints anywhere, a system breakpoint or none) gets from the memo exactly what a
+    fresh check gives: merged messages, breakpoints, merge count, or the same error."""
+    from convolab.sim.rules import ValidationMemo
+
+    system = [{"type": "text", "text": "be brief", **({"cache_control": {"type": "ephemeral", "ttl": system_ttl}}
+                                                       if system_ttl else {})}]
+    memo, msgs = ValidationMemo(), first
+    for keep, tail in [(len(first), []), *nexts]:
+        msgs = copy.deepcopy(msgs[:keep]) + tail
+        body = {"model": MODEL, "max_tokens": 10, "system": system, "messages": msgs}
+        assert _outcome(body, memo) == _outcome(body)
