@@ -412,6 +412,42 @@ def locomo(path: Path, strategies: tuple[str, ...], model: str, out: str | None,
     _evaluate(samples, run, {"dataset": "locomo", "path": str(path)})
 
 
+@eval_group.command("longmemeval", cls=OneLineErrors)
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--question-type", "question_types", multiple=True, metavar="TYPE",
+              help="Keep only questions of this type (repeat, or comma-separate): single-session-user, "
+                   "single-session-assistant, single-session-preference, knowledge-update, multi-session, "
+                   "temporal-reasoning  [default: all]")
+@click.option("--limit", type=click.IntRange(1, MAX_CONVERSATIONS), default=None,
+              help="Only the first N questions (after --question-type).")
+@eval_options
+def longmemeval(path: Path, question_types: tuple[str, ...], limit: int | None, strategies: tuple[str, ...],
+                model: str, out: str | None, **options: Any) -> None:
+    """Replay LongMemEval's questions in PATH: longmemeval_s.json, longmemeval_m.json or
+    longmemeval_oracle.json, downloaded from https://github.com/xiaowu0162/LongMemEval (the
+    Hugging Face dataset xiaowu0162/longmemeval). Each question has a history of its own,
+    replayed then asked; by_category.csv has one row per question type (category 5: its
+    abstention questions, scored by declines), evidence recall from the has_answer turns.
+    LongMemEval_M holds about 1.5M tokens per question: use --limit, or run it on a cluster
+    (docs/scale.md)."""
+    from convolab.datasets import load_longmemeval
+
+    run = _options(strategies, model, out, **options)
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file (download longmemeval_s.json from "
+                         "https://github.com/xiaowu0162/LongMemEval; docs/datasets.md)")
+    types = [t.strip() for value in question_types for t in value.split(",") if t.strip()] or None
+    try:
+        samples = load_longmemeval(path, question_types=types, limit=limit)
+    except ConvolabError as e:
+        raise InputError(str(e)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read it as LongMemEval JSON: {e}") from None
+    if not samples:
+        raise InputError(f"{path}: no questions found" + (" of those types" if types else ""))
+    _evaluate(samples, run, {"dataset": "longmemeval", "path": str(path), "question_types": types, "limit": limit})
+
+
 @eval_group.command("synthetic", cls=OneLineErrors)
 @click.option("--turns", type=click.IntRange(20, MAX_TURNS), default=400, show_default=True,
               help="Dialogue turns per conversation (user and assistant turns: about half are user turns).")
