@@ -3,12 +3,14 @@ same run), then prints the one summary line the Evaluation issue asks for:
 
     ratios: build_vs_langchain_trim=... append_vs_sqlitesession=... recent30_vs_sqlitesession=...
             replay_turns_per_s=... resume_vs_sqlitesession=... retrieval_build_ms_10k=...
-            locomo_embed_s=...
+            locomo_embed_s=... sweep_dask_vs_local=...
 
 Ratios above 1 mean convolab is better for the first, worse for the store ratios (DuckDBStore's
 p50 over SQLiteSession's: append, the first last-30 fetch, resume);
 ``retrieval_build_ms_10k`` (goal <= 2) and ``locomo_embed_s`` (goal <= 1) are Retrieval's build
-time per turn at 10,000 messages and the time to embed a LoCoMo conversation. Each script
+time per turn at 10,000 messages and the time to embed a LoCoMo conversation;
+``sweep_dask_vs_local`` is a budget sweep's wall time on a local Dask cluster over its wall time
+in process (``bench_sweep.py``). Each script
 reports its figures on a line ``result: key=value ...``; a missing figure prints as ``n/a``.
 Run: ``make bench`` (or ``.venv/bin/python benchmarks/run_all.py [--quick]``).
 """
@@ -21,8 +23,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 KEYS = ("build_vs_langchain_trim", "append_vs_sqlitesession", "recent30_vs_sqlitesession", "replay_turns_per_s",
-        "resume_vs_sqlitesession", "retrieval_build_ms_10k", "locomo_embed_s")
-QUICK = {"bench_stores.py": ["--messages", "100000", "--runs", "100", "--rounds", "2"]}
+        "resume_vs_sqlitesession", "retrieval_build_ms_10k", "locomo_embed_s", "sweep_dask_vs_local")
+QUICK = {"bench_stores.py": ["--messages", "100000", "--runs", "100", "--rounds", "2"],
+         "bench_sweep.py": ["--conversations", "2", "--turns", "100"]}
 
 
 def main() -> int:

@@ -23,6 +23,7 @@ from convolab.errors import ConvolabError
 
 DEFAULT_STRATEGIES = ("full", "sliding", "summarizing", "memory", "retrieval", "compaction")
 DEFAULT_JUDGE = "claude-haiku-4-5"  # convolab.eval.judge.DEFAULT_JUDGE (not imported: --help stays quick)
+DEFAULT_BUDGET = 4000
 MAX_BUDGET = 1_000_000  # the largest context window in the catalog
 MAX_TURNS = 10_000  # LoCoMo's longest conversation has 689 dialogue turns
 MAX_CONVERSATIONS = 1_000
@@ -36,6 +37,24 @@ class InputError(click.ClickException):
     """A bad argument, reported as one line (``Error: ...``) with exit code 2."""
 
     exit_code = 2
+
+
+class BudgetList(click.ParamType):
+    """``--budget-tokens``: one budget or a comma-separated list (``1000,2000,4000``), each in
+    1..``MAX_BUDGET``; the option may also be repeated."""
+
+    name = "N[,N...]"
+    _range = click.IntRange(1, MAX_BUDGET)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        if isinstance(value, int):
+            return (self._range.convert(value, param, ctx),)
+        parts = str(value).split(",")
+        if any(not p.strip() for p in parts):
+            self.fail(f"{value!r}: an empty budget; give numbers separated by commas, like 1000,2000,4000", param, ctx)
+        return tuple(self._range.convert(p.strip(), param, ctx) for p in parts)
 
 
 class OneLineErrors(click.Command):
@@ -54,7 +73,7 @@ class Run:
     """The options every subcommand shares, checked."""
 
     strategies: list[str]
-    budget: int
+    budget: int | list[int]  # one budget, or a sweep's
     model: str
     jobs: int | None
     out: Path | None
@@ -67,6 +86,11 @@ class Run:
     batch: bool
     judge: str | None
     concurrency: int
+    scheduler: str | None = None
+
+    @property
+    def budgets(self) -> list[int]:
+        return self.budget if isinstance(self.budget, list) else [self.budget]
 
 
 def _check(strategies: tuple[str, ...], model: str) -> tuple[list[str], str]:
@@ -119,8 +143,33 @@ def _check_live(o: dict[str, Any]) -> None:
         raise InputError(f"--replay-from {o['replay_from']}: no such file")
 
 
+def _budget(values: tuple[tuple[int, ...], ...]) -> int | list[int]:
+    """The budgets given (each once, in order): one as an int, several as a list (a sweep)."""
+    budgets = list(dict.fromkeys(b for value in values for b in value)) or [DEFAULT_BUDGET]
+    return budgets[0] if len(budgets) == 1 else budgets
+
+
+def _check_scheduler(o: dict[str, Any]) -> str | None:
+    scheduler = o["scheduler"]
+    if scheduler is None:
+        return None
+    if o["live"] or o["replay_from"] is not None or o["plan"]:
+        raise InputError("--scheduler runs simulator replays on a Dask cluster; --live, --replay-from and --plan "
+                         "run in this process: leave --scheduler out")
+    if o["jobs"] is not None:
+        raise InputError("give --jobs (worker processes here) or --scheduler (a Dask cluster), not both")
+    from convolab.eval.cluster import parse_scheduler
+
+    try:
+        parse_scheduler(scheduler)
+    except ConvolabError as e:
+        raise InputError(str(e)) from None
+    return scheduler.strip()
+
+
 def _options(strategies: tuple[str, ...], model: str, out: str | None, **o: Any) -> Run:
     _check_live(o)
+    scheduler = _check_scheduler(o)
     folder = _check_out(out, o["plan"])
     names, model = _check(strategies, model)
     judge = o["judge"]
@@ -136,8 +185,8 @@ def _options(strategies: tuple[str, ...], model: str, out: str | None, **o: Any)
         if not get_model(judge).supports("forced_tool_choice"):
             raise InputError(f"--judge {judge}: this model does not accept a forced tool choice, which the judge's "
                              f"verdict needs; pick one that does, such as {DEFAULT_JUDGE}")
-    return Run(names, o["budget_tokens"], model, o["jobs"], folder, o["plan"], o["live"], o["max_usd"], o["cache"],
-               o["replay_from"], o["mode"], o["batch"], judge, o["concurrency"])
+    return Run(names, _budget(o["budget_tokens"]), model, o["jobs"], folder, o["plan"], o["live"], o["max_usd"],
+               o["cache"], o["replay_from"], o["mode"], o["batch"], judge, o["concurrency"], scheduler)
 
 
 def _shown(path: Path) -> str:
@@ -194,15 +243,16 @@ def _plan(samples: list[Any], run: Run) -> Any:
 def _offline(samples: list[Any], run: Run) -> Any:
     from convolab.eval import run_eval
     from convolab.eval.judge import Judge
+    from convolab.eval.run import tasks_for
 
     judge = Judge(run.judge) if run.judge else None
-    total = len(samples) * len(run.strategies)
+    options = {"budget_tokens": run.budget, "model": run.model, "jobs": run.jobs, "mode": run.mode, "judge": judge,
+               "scheduler": run.scheduler}
     if sys.stdout.isatty():
+        total = len(tasks_for(samples, run.strategies, run.budgets))
         with click.progressbar(length=total, label="replaying", show_pos=True) as bar:
-            return run_eval(samples, run.strategies, budget_tokens=run.budget, model=run.model, jobs=run.jobs,
-                            mode=run.mode, judge=judge, progress=lambda r: bar.update(1))
-    return run_eval(samples, run.strategies, budget_tokens=run.budget, model=run.model, jobs=run.jobs,
-                    mode=run.mode, judge=judge)
+            return run_eval(samples, run.strategies, progress=lambda r: bar.update(1), **options)
+    return run_eval(samples, run.strategies, **options)
 
 
 class LiveProgress:
@@ -249,18 +299,27 @@ def _write(result: Any, run: Run, conversations: int, seconds: float) -> None:
     click.echo(format_summary(result.summary, estimated=run.mode == "qa"))
     if run.mode == "qa":
         click.echo("~ estimated: the turns were counted and cached by the simulator's model, not sent (--mode qa)")
-    click.echo(textwrap.fill(f"{conversations} conversation(s) x {len(run.strategies)} strategies in {seconds:.1f} s; "
-                             f"wrote {', '.join(p.name for p in written)} into {_shown(run.out)}", MAX_WIDTH))
+    sweep = f" x {len(run.budgets)} budgets" if len(run.budgets) > 1 else ""
+    click.echo(textwrap.fill(f"{conversations} conversation(s) x {len(run.strategies)} strategies{sweep} in "
+                             f"{seconds:.1f} s; wrote {', '.join(p.name for p in written)} into {_shown(run.out)}", MAX_WIDTH))
 
 
 _OPTIONS = [
     click.option("--strategy", "strategies", multiple=True, metavar="NAME",
                  help=f"A strategy to replay (repeat, or comma-separate)  [default: all: {' '.join(DEFAULT_STRATEGIES)}]"),
-    click.option("--budget-tokens", type=click.IntRange(1, MAX_BUDGET), default=4000, show_default=True,
-                 help="Input budget of the budgeted strategies (sliding, summarizing, memory, retrieval)."),
+    click.option("--budget-tokens", type=BudgetList(), multiple=True, metavar="N[,N...]",
+                 help=f"Input budget of the budgeted strategies (sliding, summarizing, memory, retrieval), 1 to "
+                      f"{MAX_BUDGET:,}. Several (comma-separate, or repeat): a sweep, one result set with a "
+                      f"budget_tokens column and OUT/pareto.svg (quality against tokens and cost per category); "
+                      f"full and compaction take no budget and are replayed once  [default: {DEFAULT_BUDGET}]"),
     click.option("--model", default="claude-sonnet-4-6", show_default=True, help="Model the requests name."),
     click.option("--jobs", "-j", type=click.IntRange(1, MAX_JOBS), default=None,
                  help="Simulator replays at once, each in its own process  [default: one per CPU]"),
+    click.option("--scheduler", default=None, metavar="tcp://HOST:PORT|local:N",
+                 help="Run the replays on a Dask cluster instead: a running scheduler's address, or local:N to "
+                      "start N worker processes on 127.0.0.1 (no dashboard). One task per conversation, strategy "
+                      "and budget; the same results as here. Needs pip install 'convolab[cluster]' "
+                      "(docs/scale.md)."),
     click.option("--out", "out", default=None, metavar="FOLDER",
                  help="Folder for summary.csv, by_category.csv, runs.csv, items.parquet, tradeoff.svg (required but "
                       "with --plan). Checked before anything runs (not empty, not a file, writable: else exit 2); "
@@ -351,6 +410,42 @@ def locomo(path: Path, strategies: tuple[str, ...], model: str, out: str | None,
     if not samples:
         raise InputError(f"{path}: no conversations found")
     _evaluate(samples, run, {"dataset": "locomo", "path": str(path)})
+
+
+@eval_group.command("longmemeval", cls=OneLineErrors)
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--question-type", "question_types", multiple=True, metavar="TYPE",
+              help="Keep only questions of this type (repeat, or comma-separate): single-session-user, "
+                   "single-session-assistant, single-session-preference, knowledge-update, multi-session, "
+                   "temporal-reasoning  [default: all]")
+@click.option("--limit", type=click.IntRange(1, MAX_CONVERSATIONS), default=None,
+              help="Only the first N questions (after --question-type).")
+@eval_options
+def longmemeval(path: Path, question_types: tuple[str, ...], limit: int | None, strategies: tuple[str, ...],
+                model: str, out: str | None, **options: Any) -> None:
+    """Replay LongMemEval's questions in PATH: longmemeval_s.json, longmemeval_m.json or
+    longmemeval_oracle.json, downloaded from https://github.com/xiaowu0162/LongMemEval (the
+    Hugging Face dataset xiaowu0162/longmemeval). Each question has a history of its own,
+    replayed then asked; by_category.csv has one row per question type (category 5: its
+    abstention questions, scored by declines), evidence recall from the has_answer turns.
+    LongMemEval_M holds about 1.5M tokens per question: use --limit, or run it on a cluster
+    (docs/scale.md)."""
+    from convolab.datasets import load_longmemeval
+
+    run = _options(strategies, model, out, **options)
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file (download longmemeval_s.json from "
+                         "https://github.com/xiaowu0162/LongMemEval; docs/datasets.md)")
+    types = [t.strip() for value in question_types for t in value.split(",") if t.strip()] or None
+    try:
+        samples = load_longmemeval(path, question_types=types, limit=limit)
+    except ConvolabError as e:
+        raise InputError(str(e)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read it as LongMemEval JSON: {e}") from None
+    if not samples:
+        raise InputError(f"{path}: no questions found" + (" of those types" if types else ""))
+    _evaluate(samples, run, {"dataset": "longmemeval", "path": str(path), "question_types": types, "limit": limit})
 
 
 @eval_group.command("synthetic", cls=OneLineErrors)

@@ -1,5 +1,7 @@
-"""The trade-off chart of an evaluation: quality against input tokens per question and against
-cost, one point per strategy, its name written beside it.
+"""The charts of an evaluation. The trade-off chart: quality against input tokens per question
+and against cost, one point per strategy, its name written beside it. The Pareto chart of a
+budget sweep (``pareto_chart``): the same axes per category, a point per strategy and budget,
+the Pareto front (the points no other beats on both axes) drawn.
 
 Labels are placed here, not by the renderer: every panel has fixed scales (explicit domains,
 no rounding to "nice" values), so a label's box in pixels is known. Each label goes right of
@@ -17,7 +19,8 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["FONT_SIZE", "HEIGHT", "WIDTH", "Box", "place_labels", "text_width", "tradeoff_chart", "tradeoff_svg"]
+__all__ = ["FONT_SIZE", "HEIGHT", "WIDTH", "Box", "budget_label", "pareto_chart", "pareto_front", "pareto_points", "pareto_svg",
+           "place_labels", "text_width", "tradeoff_chart", "tradeoff_svg"]
 
 WIDTH, HEIGHT = 280, 170  # one panel, in pixels
 FONT_SIZE = 10
@@ -175,6 +178,11 @@ def tradeoff_chart(summary: pl.DataFrame) -> Any:
 
 def tradeoff_svg(summary: pl.DataFrame) -> str:
     """``tradeoff_chart`` as SVG, rendered offline by vl-convert (no CDN, no script)."""
+    return _svg(tradeoff_chart, summary)
+
+
+def _svg(chart: Any, *frames: pl.DataFrame) -> str:
+    """``chart(*frames)`` as SVG by vl-convert; ``ConfigurationError`` naming the extra without it."""
     try:
         import altair  # noqa: F401
         import vl_convert
@@ -183,4 +191,109 @@ def tradeoff_svg(summary: pl.DataFrame) -> str:
 
         raise ConfigurationError("the tradeoff chart needs altair and vl-convert-python: "
                                  "pip install 'convolab[lab]'") from None
-    return vl_convert.vegalite_to_svg(tradeoff_chart(summary).to_dict())
+    return vl_convert.vegalite_to_svg(chart(*frames).to_dict())
+
+
+# -- the Pareto chart of a budget sweep ----------------------------------------------------------
+
+PARETO_METRICS = ("answer_in_context", "correctness")
+ALL_SCOPE = "all (categories 1-4)"
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indexes of the points no other point beats: none has a smaller-or-equal x (tokens, cost)
+    with a larger y (quality), or the same y at a smaller x; in order of x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front: list[int] = []
+    best = -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def budget_label(budget: int | None) -> str:
+    """A budget in short: ``1.5k``, ``8k``, ``750``; ``-`` for none."""
+    if budget is None:
+        return "-"
+    return f"{budget / 1000:g}k" if budget >= 1000 and budget % 100 == 0 else str(budget)
+
+
+def pareto_points(summary: pl.DataFrame, by_category: pl.DataFrame) -> pl.DataFrame:
+    """One row per scope (all categories 1-4, then each category), metric, strategy and budget:
+    ``tokens`` per question, ``cost`` per question (the whole replay's cost over its questions),
+    ``quality``, and ``front_tokens`` / ``front_cost``: on the Pareto front against that x."""
+    per_q = summary.select("strategy", "budget_tokens", (pl.col("cost_usd") / pl.col("qa_items")).alias("cost"))
+    scopes = [summary.select("strategy", "budget_tokens", pl.lit(ALL_SCOPE).alias("scope"), pl.lit(0).alias("order"),
+                             "qa_input_tokens", *PARETO_METRICS)]
+    if by_category.height:
+        scopes.append(by_category.select("strategy", "budget_tokens", pl.format(
+            "{} ({})", "category_name", "category").alias("scope"), pl.col("category").alias("order"),
+            "qa_input_tokens", *PARETO_METRICS))
+    wide = pl.concat([s.with_columns(pl.col("order").cast(pl.Int64)) for s in scopes]).join(
+        per_q, on=["strategy", "budget_tokens"], how="left", nulls_equal=True)
+    rows = []
+    for m in PARETO_METRICS:
+        part = wide.select("scope", "order", "strategy", "budget_tokens", pl.col("qa_input_tokens").alias("tokens"),
+                           "cost", pl.lit(m).alias("metric"), pl.col(m).cast(pl.Float64).alias("quality"))
+        rows.append(part.filter(pl.col("quality").is_not_null() & (pl.col("tokens") > 0)))
+    parts = []
+    for _, part in pl.concat(rows).sort("order", "scope", maintain_order=True).group_by(
+            "scope", "metric", maintain_order=True):
+        q = part["quality"].to_list()
+        fronts = {}
+        for col, x in (("front_tokens", "tokens"), ("front_cost", "cost")):
+            on = set(pareto_front(list(zip(part[x].to_list(), q, strict=True))))
+            fronts[col] = pl.Series([k in on for k in range(part.height)], dtype=pl.Boolean)
+        parts.append(part.with_columns(**fronts))
+    return pl.concat(parts).with_columns(
+        budget=pl.col("budget_tokens").map_elements(budget_label, return_dtype=pl.String, skip_nulls=False))
+
+
+def _pareto_panel(part: pl.DataFrame, x: str, title: str, fmt: str, log: bool, order: list[str]) -> Any:
+    import altair as alt
+
+    scale = _Scale(part[x].to_list(), log)
+    xs = alt.Scale(type="log" if log else "linear", domain=scale.domain, nice=False, zero=False)
+    ys = alt.Scale(domain=[0, 1], nice=False)
+    color = alt.Color("strategy:N", sort=order)
+    base = alt.Chart(part).encode(x=alt.X(f"{x}:Q", title=title, scale=xs, axis=alt.Axis(format=fmt, tickCount=5)),
+                                  y=alt.Y("quality:Q", title="quality", scale=ys))
+    front = base.transform_filter(f"datum.front_{x}").mark_line(
+        interpolate="step-after", color="#888", strokeDash=[4, 3], clip=True).encode(order=f"{x}:Q")
+    lines = base.mark_line(opacity=0.5, clip=True).encode(color=color, detail="strategy:N", order="budget_tokens:Q")
+    points = base.mark_point(filled=True, size=60).encode(color=color, tooltip=[
+        "strategy:N", "budget_tokens:Q", alt.Tooltip("quality:Q", format=".3f"), alt.Tooltip(f"{x}:Q", format=",.4~f")])
+    recs = list(part.iter_rows(named=True))
+    pts = [(scale.px(r[x]), (1 - r["quality"]) * HEIGHT, r["budget"]) for r in recs]
+    where = [{"strategy": r["strategy"], "budget": r["budget"], "lx": scale.value(b.x), "ly": 1 - (b.y + b.h / 2) / HEIGHT}
+             for r, b in zip(recs, place_labels(pts), strict=True) if b is not None and r["budget"] != "-"]
+    labels = alt.Chart(pl.DataFrame(where, schema={"strategy": pl.String, "budget": pl.String, "lx": pl.Float64,
+                                                   "ly": pl.Float64})).mark_text(
+        align="left", baseline="middle", fontSize=FONT_SIZE - 1).encode(
+        x=alt.X("lx:Q", scale=xs), y=alt.Y("ly:Q", scale=ys), text="budget:N", color=color)
+    return alt.layer(front, lines, points, labels).properties(width=WIDTH, height=HEIGHT)
+
+
+def pareto_chart(summary: pl.DataFrame, by_category: pl.DataFrame) -> Any:
+    """Quality (answer in context, correctness) against tokens per question (log scale) and
+    against cost per question, one row per scope (all categories 1-4, then each category) and
+    metric; a point per strategy and budget (labelled with the budget), a strategy's budgets
+    joined by a line, the Pareto front dashed."""
+    import altair as alt
+
+    long = pareto_points(summary, by_category)
+    order = list(dict.fromkeys(summary["strategy"].to_list()))
+    rows = []
+    for (scope, metric), part in long.group_by("scope", "metric", maintain_order=True):
+        rows.append(alt.hconcat(
+            _pareto_panel(part, "tokens", "input tokens per question", "~s", True, order),
+            _pareto_panel(part, "cost", "cost per question, replay included (USD)", "$.3~f", False, order),
+        ).properties(title=alt.TitleParams(f"{scope}: {metric}", anchor="start", fontSize=11)))
+    return alt.vconcat(*rows).resolve_scale(color="shared").properties(padding=8)
+
+
+def pareto_svg(summary: pl.DataFrame, by_category: pl.DataFrame) -> str:
+    """``pareto_chart`` as SVG, rendered offline by vl-convert (no CDN, no script)."""
+    return _svg(pareto_chart, summary, by_category)

@@ -155,11 +155,12 @@ class Judge:
                               graded.select("question", "answer", "reply").iter_rows()])
         ledger, per = UsageTotals(), {}
         verdicts, reasons = [None] * items.height, [None] * items.height
-        for row, strategy, reply in zip(graded["_row"].to_list(), graded["strategy"].to_list(), replies, strict=True):
+        keys = graded.select("strategy", "budget_tokens").rows()
+        for row, key, reply in zip(graded["_row"].to_list(), keys, replies, strict=True):
             ledger.add(self.model, reply.usage, priced_at)
-            per.setdefault(strategy, UsageTotals()).add(self.model, reply.usage, priced_at)
+            per.setdefault(key, UsageTotals()).add(self.model, reply.usage, priced_at)
             verdicts[row], reasons[row] = _verdict(reply)
-        costs = {s: (lg.requests, lg.cost_usd) for s, lg in per.items()}
+        costs = {k: (lg.requests, lg.cost_usd) for k, lg in per.items()}
         result.items = result.items.with_columns(judge_verdict=pl.Series(verdicts, dtype=pl.Boolean),
                                                  judge_reason=pl.Series(reasons, dtype=pl.String))
         _add_columns(result, costs)
@@ -182,24 +183,28 @@ def _accuracy(frame: pl.DataFrame) -> dict[str, Any]:
             "judge_accuracy_hi": hi}
 
 
-def _add_columns(result: Any, costs: dict[str, tuple[int, float]]) -> None:
+def _add_columns(result: Any, costs: dict[tuple[str, int | None], tuple[int, float]]) -> None:
+    """The judge's columns in the summary (per strategy and budget) and by category; ``costs``:
+    (requests, dollars) of the judge's calls per (strategy, budget)."""
     items = result.items.filter(pl.col("category") != 5)
     rows = []
-    for strategy in result.summary["strategy"].to_list():
-        part = items.filter(pl.col("strategy") == strategy)
+    for strategy, budget in result.summary.select("strategy", "budget_tokens").rows():
+        part = items.filter((pl.col("strategy") == strategy) & pl.col("budget_tokens").eq_missing(budget))
         both = part.filter(pl.col("judge_verdict").is_not_null() & pl.col("correctness").is_not_null())
-        n, usd = costs.get(strategy, (0, 0.0))
-        rows.append({"strategy": strategy, **_accuracy(part),
+        n, usd = costs.get((strategy, budget), (0, 0.0))
+        rows.append({"strategy": strategy, "budget_tokens": budget, **_accuracy(part),
                      "judge_agreement": cohen_kappa(both["judge_verdict"].to_list(), both["correctness"].to_list()),
                      "judge_requests": n, "judge_cost_usd": usd})
-    schema = {"strategy": pl.String, "judge_accuracy": pl.Float64, "judge_accuracy_lo": pl.Float64,
-              "judge_accuracy_hi": pl.Float64, "judge_agreement": pl.Float64, "judge_requests": pl.Int64,
-              "judge_cost_usd": pl.Float64}
-    result.summary = result.summary.join(pl.DataFrame(rows, schema=schema), on="strategy", how="left",
-                                         maintain_order="left")
-    cats = [{"strategy": s, "category": c, **_accuracy(part)}
-            for (s, c), part in result.items.group_by("strategy", "category", maintain_order=True)]
-    cat_schema = {"strategy": pl.String, "category": pl.Int64, "judge_accuracy": pl.Float64,
-                  "judge_accuracy_lo": pl.Float64, "judge_accuracy_hi": pl.Float64}
-    result.by_category = result.by_category.join(pl.DataFrame(cats, schema=cat_schema),
-                                                 on=["strategy", "category"], how="left", maintain_order="left")
+    schema = {"strategy": pl.String, "budget_tokens": pl.Int64, "judge_accuracy": pl.Float64,
+              "judge_accuracy_lo": pl.Float64, "judge_accuracy_hi": pl.Float64, "judge_agreement": pl.Float64,
+              "judge_requests": pl.Int64, "judge_cost_usd": pl.Float64}
+    key = ["strategy", "budget_tokens"]
+    result.summary = result.summary.join(pl.DataFrame(rows, schema=schema), on=key, how="left",
+                                         maintain_order="left", nulls_equal=True)
+    cat_key = [*key, "category", "category_name"]
+    cats = [dict(zip(cat_key, k, strict=True), **_accuracy(part))
+            for k, part in result.items.group_by(*cat_key, maintain_order=True)]
+    cat_schema = {"strategy": pl.String, "budget_tokens": pl.Int64, "category": pl.Int64, "category_name": pl.String,
+                  "judge_accuracy": pl.Float64, "judge_accuracy_lo": pl.Float64, "judge_accuracy_hi": pl.Float64}
+    result.by_category = result.by_category.join(pl.DataFrame(cats, schema=cat_schema), on=cat_key, how="left",
+                                                 maintain_order="left", nulls_equal=True)

@@ -64,15 +64,15 @@ class UsageTotals:
     output_tokens: int = 0
     cost_usd: float = 0.0
 
-    def add(self, model: str, usage: Any, at: date | None, *also: Ledger) -> dict[str, Any]:
-        """Count one request (priced once), here and in the ledgers ``also``."""
+    def add(self, model: str, usage: Any, at: date | None, *also: UsageTotals) -> dict[str, Any]:
+        """Count one request (priced once), here and in the totals ``also``."""
         u = _usage(usage)
         cost = cost_usd(model, usage, at)
-        for ledger in (self, *also):
-            ledger.requests += 1
+        for totals in (self, *also):
+            totals.requests += 1
             for k, v in u.items():
-                setattr(ledger, k, getattr(ledger, k) + v)
-            ledger.cost_usd += cost
+                setattr(totals, k, getattr(totals, k) + v)
+            totals.cost_usd += cost
         return {**u, "cost_usd": cost}
 
     def as_dict(self, prefix: str = "") -> dict[str, Any]:

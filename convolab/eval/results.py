@@ -1,10 +1,12 @@
 """The evaluation's results as polars frames, and the files ``convolab eval`` writes.
 
-``summary`` has one row per strategy and starts with ``SUMMARY_COLUMNS``; its quality
-columns average the items of categories 1-4 (category 5, the adversarial questions, is
-``declines``). ``by_category`` has one row per strategy and category, ``items`` one per QA
-item and strategy, ``runs`` one per replay (sample and strategy). Intervals are 95%:
-``<metric>_lo`` / ``<metric>_hi`` (``convolab.eval.metrics``).
+``summary`` has one row per strategy and budget and starts with ``SUMMARY_COLUMNS``, then
+``budget_tokens`` (empty for the strategies that take no budget: ``full``, ``compaction``); its
+quality columns average the items of categories 1-4 (category 5, the adversarial questions, is
+``declines``). ``by_category`` has one row per strategy, budget and category (a LongMemEval
+question type is a category of its own), ``items`` one per QA item, strategy and budget,
+``runs`` one per replay (sample, strategy, budget). Intervals are 95%: ``<metric>_lo`` /
+``<metric>_hi`` (``convolab.eval.metrics``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 import polars as pl
 
 from convolab.datasets.records import CATEGORY_NAMES
+from convolab.errors import ConfigurationError
 from convolab.eval import metrics
-from convolab.eval.chart import tradeoff_chart, tradeoff_svg
+from convolab.eval.chart import budget_label, pareto_svg, tradeoff_chart, tradeoff_svg
 from convolab.eval.kinds import KINDS
 from convolab.eval.outdir import publish
 from convolab.eval.replay import Run, UsageTotals
@@ -36,7 +39,7 @@ QUALITY = ("evidence_recall", "answer_in_context", "correctness", "declines", "a
 BINARY = ("answer_in_context", "correctness", "declines", "answer_in_message")
 
 ITEM_SCHEMA: dict[str, Any] = {
-    "strategy": pl.String, "sample_id": pl.String, "qa_index": pl.Int64, "category": pl.Int64,
+    "strategy": pl.String, "budget_tokens": pl.Int64, "sample_id": pl.String, "qa_index": pl.Int64, "category": pl.Int64,
     "category_name": pl.String, "question": pl.String, "answer": pl.String, "adversarial_answer": pl.String,
     "evidence": pl.Int64, "evidence_recall": pl.Float64, "answer_in_context": pl.Boolean, "answer_in_message": pl.Boolean,
     "correctness": pl.Boolean, "declines": pl.Boolean, "payload_tokens": pl.Int64, "input_tokens": pl.Int64, "cache_write_tokens": pl.Int64,
@@ -44,7 +47,7 @@ ITEM_SCHEMA: dict[str, Any] = {
     "reply": pl.String,
 }
 RUN_SCHEMA: dict[str, Any] = {
-    "strategy": pl.String, "sample_id": pl.String, "model": pl.String, "turns": pl.Int64, "qa_items": pl.Int64,
+    "strategy": pl.String, "budget_tokens": pl.Int64, "sample_id": pl.String, "model": pl.String, "turns": pl.Int64, "qa_items": pl.Int64,
     "requests": pl.Int64, "input_tokens": pl.Int64, "cache_write_tokens": pl.Int64, "cache_read_tokens": pl.Int64,
     "output_tokens": pl.Int64, "cost_usd": pl.Float64, "side_requests": pl.Int64, "side_cost_usd": pl.Float64,
     "qa_requests": pl.Int64, "qa_cost_usd": pl.Float64, "build_ms_p50": pl.Float64, "turn_requests": pl.Int64,
@@ -64,16 +67,33 @@ class EvalResult:
     config: dict[str, Any] = field(default_factory=dict)
     kinds: dict[str, UsageTotals] = field(default_factory=dict)  # KINDS -> their totals
 
-    def write(self, out: str | Path, *, chart: bool = True) -> list[Path]:
-        """Write ``summary.csv``, ``by_category.csv``, ``runs.csv``, ``items.parquet`` and
-        ``tradeoff.svg`` (needs altair and vl-convert: ``pip install 'convolab[lab]'``) into
-        ``out``, all at once: they are written into a temporary folder beside it and moved into
-        place only when every file is complete (``convolab.eval.outdir.publish``); returns the
-        paths written."""
-        svg = tradeoff_svg(self.summary) if chart else None  # fails before anything is written
-        return publish(out, lambda folder: self._write_files(folder, svg))
+    @property
+    def budgets(self) -> list[int]:
+        """The budgets replayed (empty when no budgeted strategy ran); several: a sweep."""
+        if "budget_tokens" not in self.summary.columns:
+            return []
+        return sorted(self.summary["budget_tokens"].drop_nulls().unique().to_list())
 
-    def _write_files(self, folder: Path, svg: str | None) -> list[Path]:
+    def write(self, out: str | Path, *, chart: bool = True) -> list[Path]:
+        """Write ``summary.csv``, ``by_category.csv``, ``runs.csv``, ``items.parquet``,
+        ``tradeoff.svg`` and, for a sweep of several budgets, ``pareto.svg`` (the charts need
+        altair and vl-convert: ``pip install 'convolab[lab]'``) into ``out``, all at once: they
+        are written into a temporary folder beside it and moved into place only when every file
+        is complete (``convolab.eval.outdir.publish``); returns the paths written."""
+        charts = {}
+        if chart:  # rendered first: a missing renderer fails before anything is written
+            sweep = len(self.budgets) > 1
+            charts["tradeoff.svg"] = tradeoff_svg(self._by_budget() if sweep else self.summary)
+            if sweep:
+                charts["pareto.svg"] = pareto_svg(self.summary, self.by_category)
+        return publish(out, lambda folder: self._write_files(folder, charts))
+
+    def _by_budget(self) -> pl.DataFrame:
+        """The summary with each strategy named with its budget (``sliding 2k``): a sweep's points."""
+        return self.summary.with_columns(strategy=pl.when(pl.col("budget_tokens").is_null()).then("strategy").otherwise(
+            pl.format("{} {}", "strategy", pl.col("budget_tokens").map_elements(budget_label, return_dtype=pl.String))))
+
+    def _write_files(self, folder: Path, charts: dict[str, str]) -> list[Path]:
         written = []
         for name, frame in (("summary.csv", self.summary), ("by_category.csv", self.by_category),
                             ("runs.csv", self.runs)):
@@ -81,9 +101,9 @@ class EvalResult:
             written.append(folder / name)
         self.items.write_parquet(folder / "items.parquet")
         written.append(folder / "items.parquet")
-        if svg is not None:
-            (folder / "tradeoff.svg").write_text(svg, encoding="utf-8")
-            written.append(folder / "tradeoff.svg")
+        for name, svg in charts.items():
+            (folder / name).write_text(svg, encoding="utf-8")
+            written.append(folder / name)
         return written
 
 
@@ -106,64 +126,80 @@ def _intervals() -> list[str]:
     return [f"{m}_{end}" for m in QUALITY for end in ("lo", "hi")]
 
 
-def frames(runs: Sequence[Run], config: dict[str, Any] | None = None) -> EvalResult:
-    """The frames of a set of replays (in the order given: strategies first seen first)."""
+def frames(runs: Sequence[Run], config: dict[str, Any] | None = None,
+           budgets: Sequence[int | None] | None = None) -> EvalResult:
+    """The frames of a set of replays (in the order given: strategies and budgets first seen
+    first); ``budgets[k]`` is the budget ``runs[k]`` was replayed with (default: none given)."""
     config = dict(config or {})
-    order = list(dict.fromkeys(r.strategy for r in runs))
-    items = [i for r in runs for i in r.items]
-    item_frame = pl.DataFrame([{k: i.get(k) for k in ITEM_SCHEMA} for i in items], schema=ITEM_SCHEMA)
-    run_frame = pl.DataFrame([r.row() for r in runs], schema=RUN_SCHEMA)
-
+    budgets = list(budgets) if budgets is not None else [None] * len(runs)
+    if len(budgets) != len(runs):
+        raise ConfigurationError(f"{len(runs)} runs but {len(budgets)} budgets")
+    keyed = list(zip(runs, budgets, strict=True))
+    item_frame = pl.DataFrame([{**{k: i.get(k) for k in ITEM_SCHEMA}, "budget_tokens": b}
+                               for r, b in keyed for i in r.items], schema=ITEM_SCHEMA)
+    run_frame = pl.DataFrame([{**r.row(), "budget_tokens": b} for r, b in keyed], schema=RUN_SCHEMA)
     summary_rows, category_rows = [], []
-    for name in order:
-        rs = [r for r in runs if r.strategy == name]
+    for name, budget in dict.fromkeys((r.strategy, b) for r, b in keyed):
+        rs = [r for r, b in keyed if r.strategy == name and b == budget]
+        summary_rows.append({"strategy": name, "budget_tokens": budget, **_summary_row(rs)})
         its = [i for r in rs for i in r.items]
-        scored = [i for i in its if i["category"] != 5]
-        totals = [r.total for r in rs]
-        billed = {k: sum(getattr(t, k) for t in totals) for k in ("input_tokens", "cache_read_tokens",
-                                                                   "cache_write_tokens", "output_tokens")}
-        builds = [ms for r in rs for ms in r.build_ms]
-        q = _quality(scored)
-        q5 = _quality([i for i in its if i["category"] == 5])
-        prompt = billed["input_tokens"] + billed["cache_read_tokens"] + billed["cache_write_tokens"]
-        summary_rows.append({
-            "strategy": name, "conversations": len(rs), "turns": sum(r.turns for r in rs), "qa_items": len(its),
-            **billed, "cost_usd": sum(t.cost_usd for t in totals),
-            "qa_input_tokens": _mean([i["payload_tokens"] for i in its]),
-            "evidence_recall": q["evidence_recall"], "answer_in_context": q["answer_in_context"],
-            "correctness": q["correctness"], "build_ms_p50": statistics.median(builds) if builds else None,
-            "declines": q5["declines"], "answer_in_message": q["answer_in_message"],
-            **{c: q[c] for c in _intervals() if not c.startswith("declines")},
-            "declines_lo": q5["declines_lo"], "declines_hi": q5["declines_hi"],
-            "requests": sum(t.requests for t in totals), "side_requests": sum(r.side.requests for r in rs),
-            "side_cost_usd": sum(r.side.cost_usd for r in rs), "qa_cost_usd": sum(r.qa.cost_usd for r in rs),
-            "cache_hit_rate": billed["cache_read_tokens"] / prompt if prompt else None,
-            "build_ms_p90": _quantile(builds, 0.9), "turns_estimated": any(r.turns_estimated for r in rs),
-        })
-        for cat in sorted({i["category"] for i in its}):
-            ci = [i for i in its if i["category"] == cat]
-            category_rows.append({"strategy": name, "category": cat, "category_name": CATEGORY_NAMES.get(cat, str(cat)),
+        for cat, cat_name in sorted({(i["category"], i["category_name"]) for i in its}):
+            ci = [i for i in its if i["category"] == cat and i["category_name"] == cat_name]
+            category_rows.append({"strategy": name, "budget_tokens": budget, "category": cat,
+                                  "category_name": cat_name or CATEGORY_NAMES.get(cat, str(cat)),
                                   "qa_items": len(ci), "qa_input_tokens": _mean([i["payload_tokens"] for i in ci]),
                                   **_quality(ci)})
-    summary = pl.DataFrame(summary_rows, infer_schema_length=None)
+    summary = pl.DataFrame(summary_rows, schema_overrides={"budget_tokens": pl.Int64}, infer_schema_length=None)
     if summary.height:
-        summary = summary.select(*SUMMARY_COLUMNS, pl.exclude(SUMMARY_COLUMNS))
-    if summary.height and "full" in order:
-        full = summary.filter(pl.col("strategy") == "full").row(0, named=True)
-
-        def rel(col: str) -> pl.Expr:
-            base = full[col]
-            return (pl.col(col) / base) if base else pl.lit(None, dtype=pl.Float64)
-
-        summary = summary.with_columns(answer_in_context_vs_full=rel("answer_in_context"),
-                                       answer_in_message_vs_full=rel("answer_in_message"),
-                                       qa_input_tokens_vs_full=rel("qa_input_tokens"),
-                                       cost_vs_full=rel("cost_usd"))
-    by_category = pl.DataFrame(category_rows, schema_overrides={c: pl.Float64 for c in (*QUALITY, *_intervals())},
+        summary = _relative_to_full(summary.select(*SUMMARY_COLUMNS, "budget_tokens",
+                                                   pl.exclude(*SUMMARY_COLUMNS, "budget_tokens")))
+    by_category = pl.DataFrame(category_rows, schema_overrides={"budget_tokens": pl.Int64,
+                                                                **{c: pl.Float64 for c in (*QUALITY, *_intervals())}},
                                infer_schema_length=None)
     if by_category.height:
-        by_category = by_category.select(*BY_CATEGORY_COLUMNS, *_intervals())
+        by_category = by_category.select(*BY_CATEGORY_COLUMNS, "budget_tokens", *_intervals())
     return EvalResult(summary, by_category, item_frame, run_frame, config, kinds_of(runs))
+
+
+def _summary_row(rs: Sequence[Run]) -> dict[str, Any]:
+    """The summary's figures over the replays ``rs`` of one strategy and budget."""
+    its = [i for r in rs for i in r.items]
+    totals = [r.total for r in rs]
+    billed = {k: sum(getattr(t, k) for t in totals) for k in ("input_tokens", "cache_read_tokens",
+                                                               "cache_write_tokens", "output_tokens")}
+    builds = [ms for r in rs for ms in r.build_ms]
+    q = _quality([i for i in its if i["category"] != 5])
+    q5 = _quality([i for i in its if i["category"] == 5])
+    prompt = billed["input_tokens"] + billed["cache_read_tokens"] + billed["cache_write_tokens"]
+    return {
+        "conversations": len(rs), "turns": sum(r.turns for r in rs), "qa_items": len(its),
+        **billed, "cost_usd": sum(t.cost_usd for t in totals),
+        "qa_input_tokens": _mean([i["payload_tokens"] for i in its]),
+        "evidence_recall": q["evidence_recall"], "answer_in_context": q["answer_in_context"],
+        "correctness": q["correctness"], "build_ms_p50": statistics.median(builds) if builds else None,
+        "declines": q5["declines"], "answer_in_message": q["answer_in_message"],
+        **{c: q[c] for c in _intervals() if not c.startswith("declines")},
+        "declines_lo": q5["declines_lo"], "declines_hi": q5["declines_hi"],
+        "requests": sum(t.requests for t in totals), "side_requests": sum(r.side.requests for r in rs),
+        "side_cost_usd": sum(r.side.cost_usd for r in rs), "qa_cost_usd": sum(r.qa.cost_usd for r in rs),
+        "cache_hit_rate": billed["cache_read_tokens"] / prompt if prompt else None,
+        "build_ms_p90": _quantile(builds, 0.9), "turns_estimated": any(r.turns_estimated for r in rs),
+    }
+
+
+def _relative_to_full(summary: pl.DataFrame) -> pl.DataFrame:
+    """``*_vs_full`` columns: each row against the ``full`` strategy's (its first row)."""
+    if "full" not in summary["strategy"].to_list():
+        return summary
+    full = summary.filter(pl.col("strategy") == "full").row(0, named=True)
+
+    def rel(col: str) -> pl.Expr:
+        base = full[col]
+        return (pl.col(col) / base) if base else pl.lit(None, dtype=pl.Float64)
+
+    return summary.with_columns(answer_in_context_vs_full=rel("answer_in_context"),
+                                answer_in_message_vs_full=rel("answer_in_message"),
+                                qa_input_tokens_vs_full=rel("qa_input_tokens"), cost_vs_full=rel("cost_usd"))
 
 
 def kinds_of(runs: Sequence[Run]) -> dict[str, UsageTotals]:

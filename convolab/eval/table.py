@@ -62,11 +62,13 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str], bool]] = [
 
 
 def format_summary(summary: pl.DataFrame, *, estimated: bool = False, width: int = MAX_WIDTH) -> str:
-    """``summary`` (one row per strategy) as aligned text no wider than ``width``: the strategy,
-    then the ``COLUMNS`` it has; ``estimated`` marks the turn-dependent ones ``~``. Columns are
+    """``summary`` (one row per strategy and budget) as aligned text no wider than ``width``: the
+    strategy, its budget when the summary holds several (a sweep), then the ``COLUMNS`` it has; ``estimated`` marks the turn-dependent ones ``~``. Columns are
     left out from the right (build time first) when the table would be wider."""
     names = [str(s) for s in summary["strategy"].to_list()]
     cols = [("strategy", names, "<")]
+    if "budget_tokens" in summary.columns and summary["budget_tokens"].drop_nulls().n_unique() > 1:  # a sweep
+        cols.append(("budget", ["-" if v is None else f"{v:,}" for v in summary["budget_tokens"].to_list()], ">"))
     for key, header, fmt, est in COLUMNS:
         if key not in summary.columns or summary[key].null_count() == summary.height:
             continue

@@ -22,6 +22,14 @@ STRATEGIES: dict[str, tuple[str, str, bool]] = {
 NAMES = tuple(STRATEGIES)
 
 
+def takes_budget(name: str) -> bool:
+    """Does the strategy ``name`` take ``budget_tokens`` (``full`` and ``compaction`` do not)?"""
+    try:
+        return STRATEGIES[name][2]
+    except KeyError:
+        raise ConfigurationError(f"unknown strategy {name!r}; choose one of {', '.join(NAMES)}") from None
+
+
 def make_strategy(name: str, *, budget_tokens: int | None = 4000, **kwargs: Any) -> Strategy:
     """A new strategy by its short name (``convolab.strategies.NAMES``: ``full``, ``sliding``,
     ``summarizing``, ``memory``, ``retrieval``, ...); ``budget_tokens`` goes to the budgeted ones."""

@@ -230,7 +230,9 @@ class RetrievalIndex:
 
         q = self.embedder.embed([query_text])[0]
         last = self.unit_span(limit - 1)[1]  # messages the first `limit` units cover
-        bounds = np.frombuffer(self.passage_starts, dtype=np.int64, count=last + 1)
+        # a view of a copy: a view of passage_starts itself, kept alive by anything holding this
+        # frame (a sampling profiler such as a Dask worker's), would forbid truncate's resize
+        bounds = np.frombuffer(self.passage_starts[:last + 1], dtype=np.int64)
         cosine = np.einsum("ij,j->i", self._vectors[:bounds[-1]], q)  # one thread: BLAS's pool costs more here
         first, end = bounds[:-1], bounds[1:] - 1
         per_message = cosine[first]

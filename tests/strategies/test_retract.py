@@ -72,3 +72,26 @@ def test_history_index_truncate_equals_a_fresh_index():
     assert [idx.tokens(0, k) for k in range(len(conv.messages))] == [fresh.tokens(0, k) for k in range(len(conv.messages))]
     conv.add("user", "one more")
     assert len(idx) == len(conv.messages)  # keeps indexing after a truncate
+
+
+def test_retract_works_while_a_profiler_holds_the_ranking_frames():
+    """A sampling profiler (a Dask worker's) keeps frames alive, with their locals: the semantic
+    ranking's arrays must not pin the index's buffers, or taking the question back fails."""
+    import sys
+
+    strategy, conv, client, _ = _replay("retrieval", "claude-sonnet-4-6", turns=40)
+    held = []
+
+    def keep(frame, event, arg):
+        if event == "return" and frame.f_code.co_name == "semantic":
+            held.append(frame)
+
+    question = conv.add("user", "What did we decide about the launch date?")
+    sys.setprofile(keep)
+    try:
+        strategy.build(conv, client=client)
+    finally:
+        sys.setprofile(None)
+    assert held, "the semantic ranking did not run: the test would prove nothing"
+    conv.discard_last(question)
+    strategy.retract(conv)  # raised BufferError while `held` kept a view of the index's array
