@@ -24,6 +24,30 @@ TOKENS = ("qa_input_tokens", "input_tokens")
 COST = ("cost_usd",)
 
 
+PANEL = (260, 170)  # width and height of one panel, pixels
+LABEL_FONT, LABEL_DX = 10, 7  # a point's label: font size, and its gap to the right of the point
+CHAR_PX = 0.62  # a character's width, as a share of the font size (an estimate)
+
+
+def _unclashed(points: list[tuple[str, float, float]]) -> list[str]:
+    """The label of each ``(name, x, quality)`` point of one panel, or "" where it would overlap
+    a label shown before it (the legend's colour and the tooltip still name it). Pixels come
+    from the data's range (x) and 0-1 (quality) on a ``PANEL``-sized panel."""
+    xs = [x for _, x, _ in points]
+    lo, span = min(xs, default=0.0), (max(xs, default=0.0) - min(xs, default=0.0)) or 1.0
+    kept: list[tuple[float, float, float, float]] = []  # left, right, top, bottom of each label shown
+    out = []
+    for name, x, q in points:
+        left = (x - lo) / span * PANEL[0] + LABEL_DX
+        top = (1 - q) * PANEL[1] - LABEL_FONT / 2
+        box = (left, left + len(name) * LABEL_FONT * CHAR_PX, top, top + LABEL_FONT)
+        clash = any(box[0] < k[1] + 2 and k[0] < box[1] + 2 and box[2] < k[3] + 1 and k[2] < box[3] + 1 for k in kept)
+        out.append("" if clash else name)
+        if not clash:
+            kept.append(box)
+    return out
+
+
 def _frame(x: Any) -> pl.DataFrame | None:
     if x is None or isinstance(x, pl.DataFrame):
         return x
@@ -89,8 +113,17 @@ class StrategyComparison(StaticFallback, widgets.VBox):
         """One row per strategy and quality metric: strategy, metric, quality, tokens, cost_usd."""
         f = self.summary.select("strategy", pl.col(self.tokens_col).alias("tokens"),
                                 pl.col(self.cost_col).alias("cost_usd"), *self.metrics)
-        return f.unpivot(on=self.metrics, index=["strategy", "tokens", "cost_usd"], variable_name="metric",
+        long = f.unpivot(on=self.metrics, index=["strategy", "tokens", "cost_usd"], variable_name="metric",
                          value_name="quality")
+        labels = {x: [""] * long.height for x in ("tokens", "cost_usd")}
+        for x, shown in labels.items():
+            for metric in self.metrics:
+                rows = [i for i, m in enumerate(long["metric"]) if m == metric]
+                for i, text in zip(rows, _unclashed([(long["strategy"][i], long[x][i], long["quality"][i])
+                                                     for i in rows]), strict=True):
+                    shown[i] = text
+        return long.with_columns(label_tokens=pl.Series(labels["tokens"]),
+                                 label_cost_usd=pl.Series(labels["cost_usd"]))
 
     def category_frame(self) -> pl.DataFrame | None:
         """The by-category frame with tokens and cost (the strategy's overall ones where the
@@ -122,8 +155,8 @@ class StrategyComparison(StaticFallback, widgets.VBox):
             points = base.mark_point(filled=True, size=90).encode(
                 tooltip=["strategy:N", "metric:N", alt.Tooltip("quality:Q", format=".3f"),
                          alt.Tooltip(f"{x}:Q", format=tip)])
-            labels = base.mark_text(align="left", dx=7, fontSize=10).encode(text="strategy:N")
-            return alt.layer(points, labels, data=data).properties(width=260, height=170).facet(
+            labels = base.mark_text(align="left", dx=LABEL_DX, fontSize=LABEL_FONT).encode(text=f"label_{x}:N")
+            return alt.layer(points, labels, data=data).properties(width=PANEL[0], height=PANEL[1]).facet(
                 row=alt.Row("metric:N", title=None, sort=self.metrics))
 
         return alt.hconcat(facet("tokens", "input tokens per question", "~s", ",d"),

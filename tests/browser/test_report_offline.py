@@ -10,11 +10,14 @@ from click.testing import CliRunner
 
 from convolab.commands.report import report
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]  # the first one runs the notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
-# The quickstart (the chat, its request), charts, tables, and the caching lesson's verdicts.
-NOTEBOOKS = ["00_quickstart", "01_statelessness", "01b_prompt_caching", "02_strategies"]
+# The quickstart (the chat, its request), charts, tables, the caching lesson's verdicts, the
+# retrieval layouts and their hits, typed memory facts, the evaluation with its rankers, and a
+# recorded run read back (plan, judge).
+NOTEBOOKS = ["00_quickstart", "01_statelessness", "01b_prompt_caching", "02_strategies", "03_summaries_and_memory",
+             "06_locomo_evaluation", "08_real_claude"]
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +63,18 @@ def test_report_renders_offline(name: str, reports: Path, browser_context, scree
     expected = {"00_quickstart": ["'simulated'", "I'm Ada. I fly to Lisbon", "read 1,", "from the cache; wrote"],
                 "01_statelessness": ["system prompt:", "everything sent, prompt caching", "first cache read: turn"],
                 "01b_prompt_caching": ["Missed: the TTL expired", "the prefix changes at block 2"],
-                "02_strategies": ["'simulated'", "metric units sent", "fork at turn 1"]}[name]
+                "02_strategies": ["'simulated'", "metric units sent", "fork at turn 1", "retrieval-messages",
+                                  "memory-retrieval", "shared_words", "Hi, I'm Priya"],
+                "03_summaries_and_memory": ["from_message", "importance", "agenda rule word for word", "Porto"],
+                "06_locomo_evaluation": ["answer_in_context_vs_full", "retrieval-semantic", "all, 95% interval",
+                                         "plan: requests=", "judge_accuracy", "judge_reason"],
+                "08_real_claude": ["plan: requests=", "judge_agreement", "replayed from the file"]}[name]
     text = page.locator("main").inner_text()
     for snippet in expected:
         assert snippet in text, f"{snippet!r} is not shown in {name}.html"
 
     charts = page.locator(".jp-OutputArea-output svg, .jp-OutputArea-output img[src^='data:image/svg+xml']")
-    if name in ("01_statelessness", "01b_prompt_caching"):
+    if name in ("01_statelessness", "01b_prompt_caching", "06_locomo_evaluation"):
         assert charts.count() >= 1, "the chart is missing"
         chart = charts.first
         chart.scroll_into_view_if_needed()

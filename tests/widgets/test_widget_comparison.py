@@ -80,3 +80,19 @@ def test_other_shapes_and_bad_input(summary):
         StrategyComparison({"summary": None})
     with pytest.raises(ValueError, match="metric 'bleu'"):
         StrategyComparison(summary, metric="bleu")
+
+
+def test_labels_that_would_overlap_are_left_to_the_legend(summary):
+    """Two strategies at nearly the same point: one label shows, the other is left out (its
+    point, colour and tooltip stay); points far apart keep every label."""
+    close = summary.with_columns(
+        qa_input_tokens=pl.Series([21000, 3500, 3600, 2510, 2500]),
+        answer_in_context=pl.Series([0.98, 0.41, 0.62, 0.81, 0.80]))
+    f = StrategyComparison(close, metric="answer_in_context").long().filter(metric="answer_in_context")
+    shown = dict(zip(f["strategy"], f["label_tokens"], strict=True))
+    assert shown["memory"] == "memory" and shown["retrieval"] == ""
+    assert all(shown[s] == s for s in ("full", "sliding", "summarizing"))
+    apart = StrategyComparison(summary).long()
+    assert apart["label_cost_usd"].to_list() == apart["strategy"].to_list()
+    svg = StrategyComparison(close, metric="answer_in_context").to_svg()
+    assert sorted(points(svg)) == sorted(STRATEGIES * 3 * 2)  # every point is still drawn
