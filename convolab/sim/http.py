@@ -1,5 +1,5 @@
-"""``python -m convolab.sim.http``: the command issue 17 names for the simulator on localhost,
-kept as an alias of ``python -m convolab.sim.http_server`` (where ``serve`` and the options are)."""
+"""``python -m convolab.sim.http``: the simulated Claude on localhost, for tools that speak HTTP.
+An alias of ``python -m convolab.sim.http_server`` (where ``serve`` and the options are)."""
 
 from convolab.sim.http_server import main
 
