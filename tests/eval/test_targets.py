@@ -6,7 +6,7 @@ tests (the simulator and the data are): a change that loses a target fails here.
 - Issue 18: the best budgeted strategy (``retrieval``), at <= 15% of full history's tokens per
   question, keeps >= 0.95x its ``answer_in_context`` and >= 0.75x on multi-hop questions, and
   costs <= 0.7x of full history with caching. Met: tokens and cost. Not met yet: quality and
-  multi-hop (``docs/results.md``: 0.94x and 0.71x on LoCoMo): those tests are expected to fail
+  multi-hop (``docs/results.md``: 0.94x and 0.68x on LoCoMo): those tests are expected to fail
   (``xfail(strict=True)``), so the day they pass, this file must be updated.
 """
 
