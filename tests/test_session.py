@@ -413,7 +413,7 @@ def side_heavy(name: str):
     if name == "summarizing":
         return Summarizing(budget_tokens=600, keep_recent_turns=1, compress_at=100)
     if name == "memory":
-        return StructuredMemory(budget_tokens=1500, keep_recent_turns=1)
+        return StructuredMemory(budget_tokens=1500, keep_recent_turns=1, extract_max_tokens=512)  # a small worst case: extractions fit under the limit
     if name == "compaction":  # on a model without server compaction: its summarizing fallback
         return ServerCompaction(fallback=Summarizing(budget_tokens=600, keep_recent_turns=1, compress_at=100))
     return make_strategy(name, budget_tokens=1500)

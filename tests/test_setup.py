@@ -73,7 +73,7 @@ def test_readme_example_prints_what_the_readme_says(code, expected):
 
 
 def test_environment_yml_lists_every_pyproject_dependency():
-    """conda users get the same set as `pip install -e '.[lab,postgres,dev,bench]'`."""
+    """conda users get the same set as `pip install -e '.[lab,postgres,dev,bench,cluster]'`."""
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
