@@ -48,3 +48,19 @@ def store():
     s = DuckDBStore(":memory:")
     yield s
     s.close()
+
+
+@pytest.fixture
+def fake_catalog(tmp_path, monkeypatch):
+    """Point the model catalog at a TOML file of the test's own (returned, not yet written), with
+    the catalog's and the price schedules' caches cleared around the test."""
+    from convolab import catalog, pricing
+
+    path = tmp_path / "models.toml"
+    monkeypatch.setattr(catalog, "catalog_path", lambda: path)
+    caches = (catalog.load_catalog, catalog._models, pricing._schedules)
+    for f in caches:
+        f.cache_clear()
+    yield path
+    for f in caches:
+        f.cache_clear()

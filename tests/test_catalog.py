@@ -5,7 +5,6 @@ import tomllib
 
 import pytest
 
-from convolab import catalog
 from convolab.catalog import FEATURES, catalog_path, get_model, list_models, resolve_model_id
 from convolab.errors import ConfigurationError, UnknownModel
 from convolab.pricing import price_for, price_rows
@@ -155,18 +154,6 @@ def test_features_are_known_names():
 def test_list_is_sorted_by_release():
     released = [m.released for m in list_models()]
     assert released == sorted(released)
-
-
-@pytest.fixture
-def fake_catalog(tmp_path, monkeypatch):
-    """Point the loader at a TOML file of the test's own, and clear the caches around it."""
-    path = tmp_path / "models.toml"
-    monkeypatch.setattr(catalog, "catalog_path", lambda: path)
-    for f in (catalog.load_catalog, catalog._models):
-        f.cache_clear()
-    yield path
-    for f in (catalog.load_catalog, catalog._models):
-        f.cache_clear()
 
 
 ROW = """[[model]]

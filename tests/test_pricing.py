@@ -5,7 +5,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from anthropic.types import CacheCreation, Usage
 
-from convolab import catalog, pricing
 from convolab.errors import ConfigurationError, ConvolabError, UnknownModel
 from convolab.pricing import NoPriceYet, cost_breakdown, cost_usd, price_for
 
@@ -144,18 +143,6 @@ def test_before_the_first_price_row_is_an_error_naming_the_dates():
         price_for("claude-haiku-5-5", at=date(2025, 1, 1))
 
 
-@pytest.fixture
-def fake_prices(tmp_path, monkeypatch):
-    path = tmp_path / "models.toml"
-    monkeypatch.setattr(catalog, "catalog_path", lambda: path)
-    caches = (catalog.load_catalog, catalog._models, pricing._schedules)
-    for f in caches:
-        f.cache_clear()
-    yield path
-    for f in caches:
-        f.cache_clear()
-
-
 MODEL = """[[model]]
 id = "m"
 display_name = "M"
@@ -189,17 +176,17 @@ source = "https://example.invalid"
     (PRICE.replace("effective_from = 2026-01-01", "effective_from = 2026-01-01\nabove_prompt_tokens = 5"),
      "need exactly one base row"),
 ])
-def test_bad_price_rows_raise_configuration_error(fake_prices, text, message):
-    fake_prices.write_text(MODEL + text)
+def test_bad_price_rows_raise_configuration_error(fake_catalog, text, message):
+    fake_catalog.write_text(MODEL + text)
     with pytest.raises(ConfigurationError) as info:
         price_for("m", at=date(2026, 2, 1))
     assert message in str(info.value)
 
 
-def test_a_price_change_restates_the_schedule_and_drops_old_tiers(fake_prices):
+def test_a_price_change_restates_the_schedule_and_drops_old_tiers(fake_catalog):
     tier = PRICE.replace("effective_from = 2026-01-01", "effective_from = 2026-01-01\nabove_prompt_tokens = 50")
     later = PRICE.replace("2026-01-01", "2026-06-01").replace("input = 1", "input = 0.5")
-    fake_prices.write_text(MODEL + PRICE + tier.replace("input = 1", "input = 9") + later)
+    fake_catalog.write_text(MODEL + PRICE + tier.replace("input = 1", "input = 9") + later)
     assert price_for("m", at=date(2026, 5, 31), prompt_tokens=51).input == 9
     assert price_for("m", at=date(2026, 6, 1), prompt_tokens=51).input == 0.5
     assert price_for("m", at=date(2026, 6, 1)).input == 0.5
