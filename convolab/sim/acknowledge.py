@@ -12,14 +12,12 @@ from functools import lru_cache
 
 from convolab.sim.evidence import is_fluff
 from convolab.sim.perspective import to_second_person
-from convolab.sim.text import STOPWORDS, analyze, numbers, terms
+from convolab.sim.text import LEAD, STOPWORDS, analyze, numbers, terms
 
 MAX_WORDS = 40
 MAX_CLAUSES = 4
 _REQUIREMENT = re.compile(r"\b(must|need|needs|have to|has to|prefer|prefers|always|never|don't|do not|"
                           r"should|require|required|please)\b", re.I)
-_LEAD = re.compile(r"^(?:(?:hey|hi|hello|thanks|thank you|wow|yeah|yes|yep|yup|oh|ok|okay|so|well|btw|"
-                   r"by the way|anyway|also|and|plus|just)\b[\s,!.:-]*)+", re.I)
 _OWN_SUBJECT = re.compile(r"^(?:(?:and|but|so|because|then|since|while)\s+)?(?:I|I'm|I've|I'd|I'll|we|we're|we've|"
                           r"you|you're|my|our|your|the|a|an|it|it's|there|this|that|these|those|he|she|they|"
                           r"[A-Z][\w'’-]*)\b")
@@ -64,7 +62,7 @@ def acknowledge(text: str) -> str:
         if is_fluff(s) or s.text.rstrip().endswith("?"):
             continue
         body = _PHOTO.sub(lambda m: f", with a photo of {m.group(1).strip()}", s.text)
-        body = _LEAD.sub("", body).strip()
+        body = LEAD.sub("", body).strip()
         for c in _clauses(body):
             if terms(c):
                 units.append((len(units), c))

@@ -29,7 +29,7 @@ from convolab.sim.questions import ASKER, AnswerType, Question, read_question
 from convolab.sim.reading import Parts
 from convolab.sim.spans import clauses, date_spans, durations, names, numbers, places, titles
 from convolab.sim.statements import statement
-from convolab.sim.text import STOPWORDS, Sentence, terms
+from convolab.sim.text import LEAD, STOPWORDS, Sentence, terms
 
 DONT_KNOW = "I don't know: that isn't mentioned in our conversation."
 LIST_SHARE = 0.45     # list items: hits scoring at least this share of the best
@@ -40,13 +40,11 @@ UPDATE_SHARE = 0.4    # ... or this close when it says it changes something ("is
 PASSAGE_WORDS = 45    # a free-text answer's passage grows sentence by sentence up to this
 COMPLETE_TERMS = 4    # a sentence with this many terms, holding all the question's, is a whole answer
 LONG_SENTENCE = 22    # words; longer sentences are cut to their best clauses
-_LEAD_FLUFF = re.compile(r"^(?:(?:hey|hi|thanks|thank you|wow|yeah|yes|yep|yup|oh|ok|okay|sure|aww|woah|"
-                         r"haha|so|well|btw|by the way|anyway|and|plus|but|unrelated|also)\b[\s,!.:-]*)+", re.I)
 _PHOTO = re.compile(r"\[shares a photo: (?:a photo of |a photography of |an image of )?([^\]]*)\]")
 _REFERENCE = re.compile(r"^(?:(?:in|at|to|from|near)\s+)?(?:my|our|your|his|her|their)\s", re.I)
 _ANAPHOR = re.compile(r"^(?:it|it's|they|they're|that|that's|this|these|those|he|she|which)\b", re.I)
 # "..., and who ...?" / "...? And where ...?": a second question joined to the first
-_JOINED = re.compile(r"(?:[,;]|\?)\s+(?:and|also|plus)\s+(?=(?:what|who|whom|whose|where|when|which|how|why)\b)"
+_JOINED = re.compile(r"(?:[,;]|\?)?\s+(?:and|also|plus)\s+(?=(?:what|who|whom|whose|where|when|which|how|why)\b)"
                      r"|\?\s+(?=(?:what|who|whom|whose|where|when|which|how|why)\b)", re.I)
 _WHERE_PHRASE = re.compile(r"\b(?:in|into|inside|under|behind|on top of|next to)\s+(?:my|his|her|their|our|your)\s+"
                            r"[a-z]+\b")
@@ -153,6 +151,8 @@ def _select(q: Question, ev: Evidence, hits: list[Hit]) -> list[Hit]:
         text = ev.sentence(h.ai, h.si).text
         if text in seen or (chosen and q.kind == AnswerType.LIST and (h.own < share * best.own or h.about < best.about)):
             continue  # a further item must match on its own words and be as much about the person
+        if h is not best and (best is not hits[0] or _updates(ev, best)) and _restates(best, h):
+            continue  # what the newest statement replaced
         seen.add(text)
         chosen.append(h)
     if q.kind in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME, AnswerType.NUMBER, AnswerType.DURATION) \
@@ -170,14 +170,24 @@ def _latest(q: Question, ev: Evidence, hits: list[Hit]) -> Hit:
     testers now" holds half the terms of "we have 35 testers signed up"). A later statement replaces an
     earlier one ("my manager is now Rosa" after "my manager is Marcus")."""
     best = hits[0]
-    if q.kind not in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME, AnswerType.NUMBER,
-                      AnswerType.DURATION) or not best.terms:
+    typed = q.kind in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME, AnswerType.NUMBER, AnswerType.DURATION)
+    if not best.terms or not (typed or q.kind == AnswerType.TEXT):
         return best  # events recur (each "when" has its own answer); states change
-    later = [h for h in hits[1:] if h.about >= best.about
-             and h.score >= (UPDATE_SHARE if _UPDATE.search(ev.sentence(h.ai, h.si).text) else LATEST_SHARE) * best.score
-             and 2 * len(h.terms & best.terms) >= len(best.terms) and (h.ai, h.si) > (best.ai, best.si)
-             and _span(q, _support(q, ev, h), guess=False) is not None]
+    later = [h for h in hits[1:] if h.about >= best.about and _restates(h, best)
+             and (h.score >= (UPDATE_SHARE if _updates(ev, h) else LATEST_SHARE) * best.score if typed
+                  else h.score >= UPDATE_SHARE * best.score and _updates(ev, h))  # "what is X?": said to change
+             and (not typed or _span(q, _support(q, ev, h), guess=False) is not None)]
     return max(later, key=lambda h: (h.ai, h.si)) if later else best
+
+
+def _updates(ev: Evidence, h: Hit) -> bool:
+    """Does the hit's sentence say it changes something ("is now", "moved", "changed to")?"""
+    return bool(_UPDATE.search(ev.sentence(h.ai, h.si).text))
+
+
+def _restates(later: Hit, earlier: Hit) -> bool:
+    """Is ``later`` said after ``earlier`` and about the same thing (half its terms or more)?"""
+    return (later.ai, later.si) > (earlier.ai, earlier.si) and 2 * len(later.terms & earlier.terms) >= len(earlier.terms)
 
 
 def _unnamed(span: str | None) -> bool:
@@ -268,7 +278,7 @@ def _support(q: Question, ev: Evidence, h: Hit) -> Support:
     texts = [_tidy(sents[k].text) for k in picked]
     if len(picked) == 1:
         texts = [_best_clause(q, texts[0], ev.anchor(h.ai, h.si))]
-    text = " ".join(_capital(_LEAD_FLUFF.sub("", t).strip() or t) for t in texts)
+    text = " ".join(_capital(LEAD.sub("", t).strip() or t) for t in texts)
     nearby = " ".join(sents[k].text for k in own if abs(k - h.si) == 1)
     return Support(h, text, ev.speaker(h.ai, h.si), ev.addressee(h.ai, h.si), ev.anchor(h.ai, h.si), nearby,
                    tuple((h.ai, k) for k in picked), " ".join(_tidy(sents[k].text) for k in own))

@@ -42,6 +42,9 @@ IRREGULAR = {
     "women": "woman",
 }
 
+LEAD = re.compile(r"^(?:(?:hey|hi|hello|thanks|thank you|wow|yeah|yes|yep|yup|oh|ok|okay|sure|aww|woah|haha|so|"
+                  r"well|btw|by the way|anyway|and|plus|but|unrelated|also|just|actually|in fact|correction|"
+                  r"update|quick update|fyi)\b[\s,!.:-]*)+", re.I)  # what a sentence opens with before its point
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)*")
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 _SENT_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")

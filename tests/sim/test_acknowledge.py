@@ -14,6 +14,8 @@ from convolab.sim.acknowledge import MAX_WORDS, acknowledge
      "Noted: you're Ada, and you fly to Lisbon on 12 May and you're vegetarian."),
     ("I just adopted a cat named Miso.", "Noted: you just adopted a cat named Miso."),
     ("Please send me your notes by Friday.", "Noted: I'll send you my notes by Friday."),
+    ("Actually, the budget is now 5,000 euros.", "Noted: the budget is now 5,000 euros."),
+    ("Quick update: the launch moved to 3 June.", "Noted: the launch moved to 3 June."),
 ])
 def test_the_statement_is_restated_in_the_users_words(said, expected):
     assert acknowledge(said) == expected

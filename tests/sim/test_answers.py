@@ -193,6 +193,15 @@ def test_the_newest_statement_of_a_changing_value_wins(question, newest, oldest)
     assert newest in said and oldest not in said
 
 
+def test_a_value_said_to_change_replaces_the_old_one_in_a_live_chat():
+    replies = chat("I'm Priya, the report must use metric units, our budget is 4,200 euros.",
+                   "Actually the budget is now 5,000 euros.", "What is our budget?",
+                   "How much is our budget and when is the launch?")
+    assert replies[2] == "The budget is now 5,000 euros."  # the newest value alone, without "Actually"
+    assert replies[3].startswith("The budget is now 5,000 euros.") and "4,200" not in replies[3]
+    assert replies[3].endswith('As for "When is the launch?", that isn\'t mentioned in our conversation.')
+
+
 def test_a_count_is_said_as_a_sentence_with_its_noun():
     said = ask_elena("How many beta testers has Elena's project signed up?")
     assert said.startswith("Elena's project has signed up 75 beta testers.")
