@@ -21,6 +21,8 @@ _REQUIREMENT = re.compile(r"\b(must|need|needs|have to|has to|prefer|prefers|alw
 _OWN_SUBJECT = re.compile(r"^(?:(?:and|but|so|because|then|since|while)\s+)?(?:I|I'm|I've|I'd|I'll|we|we're|we've|"
                           r"you|you're|my|our|your|the|a|an|it|it's|there|this|that|these|those|he|she|they|"
                           r"[A-Z][\w'’-]*)\b")
+_THANKS = re.compile(r"\b(?:thanks|thank you|thx|cheers)\b", re.I)
+_GREETING = re.compile(r"^\W*(?:hey|hi|hello|good (?:morning|afternoon|evening))\b", re.I)
 _PHOTO = re.compile(r"\s*\[shares a photo: (?:a photo of |a photography of )?([^\]]*)\]")
 
 
@@ -66,8 +68,10 @@ def acknowledge(text: str) -> str:
         for c in _clauses(body):
             if terms(c):
                 units.append((len(units), c))
-    if not units:
-        return "Noted."
+    if not units:  # nothing stated: thanks or a greeting is answered in kind
+        if _THANKS.search(text):
+            return "You're welcome."
+        return "Hello! What would you like to talk about?" if _GREETING.match(text) else "Noted."
     chosen, used = [], 0
     for k, c in sorted(units, key=lambda u: (-_weight(u[1]), u[0])):
         n = len(c.split())

@@ -394,7 +394,9 @@ def _known(q: Question) -> frozenset[str]:
 
 
 def _compose(q: Question, ev: Evidence, sups: list[Support]) -> str:
-    told = [_told(s) for s in sups]
+    pairs = [(s, _told(s)) for s in sups]
+    pairs = [(s, t) for k, (s, t) in enumerate(pairs) if t not in [u for _, u in pairs[:k]]]  # told once
+    sups, told = [s for s, _ in pairs], [t for _, t in pairs]
     if q.kind == AnswerType.YES_NO:
         negative = bool(_NEGATION.search(sups[0].text)) != bool(_NEGATION.search(q.text))
         lead = ("Likely " if q.likely else "") + ("no" if negative else "yes")

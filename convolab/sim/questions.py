@@ -53,7 +53,7 @@ class Question:
 
 
 _WH_PHRASE = re.compile(r"^(?:(?:in|at|for|from|on)\s+)?(?:(?:what|which) (?:city|cities|country|countries|state|"
-                        r"town|place|location)\b|how (?:long(?: ago)?|many|much|often|far|old)|"
+                        r"town|place|location)\b|how (?:long(?: ago)?|many|much|often|far)|"
                         r"what (?:year|month|date|day|time|kinds? of|types? of|sorts? of)|when|where|who|whom|whose|"
                         r"why|which|what)\b", re.I)
 _TITLED = ("book|song|movie|film|show|series|band|album|novel|game|brand|team|company|title|podcast|play|musical|"
@@ -64,7 +64,7 @@ _RULES: list[tuple[re.Pattern[str], AnswerType]] = [
      AnswerType.DATE),
     (re.compile(r"^(?:at )?what time\b", re.I), AnswerType.TIME),
     (re.compile(r"^(?:for )?how long\b", re.I), AnswerType.DURATION),
-    (re.compile(r"^how (?:many|much)\b", re.I), AnswerType.NUMBER),
+    (re.compile(r"^how (?:many|much|old)\b", re.I), AnswerType.NUMBER),  # "old" stays a term: "6 years old"
     (re.compile(r"^(?:who|whom|whose)\b|^which (?:person|people|friend|artist|band|musician)s?\b", re.I),
      AnswerType.PERSON),
     (re.compile(r"^where\b|^(?:what|which|in what|in which) (?:city|cities|country|countries|place|places|"

@@ -24,7 +24,7 @@ _PARAGRAPHS = re.compile(r"\n\s*\n")
 # A line that is only an editor's note in brackets ("[End of excerpts. My message:]"), not a date
 # header ("[8 May, 2023 1:56 pm]"): framing around quoted material, not something anyone said
 _NOTE = re.compile(r"^[ \t]*\[(?![^\]\n]*\b(?:19|20)\d\d\b)(?!shares a photo)[^\]\n]*\][ \t]*$", re.M)
-_SUMMARY_ASK = re.compile(r"^\s*summari[sz]e|summari[sz]e (the|this|our) conversation|summary of", re.I)
+SUMMARY_ASK = re.compile(r"^\s*summari[sz]e|summari[sz]e (the|this|our) conversation|summary of", re.I)
 
 
 def is_question(text: str) -> bool:
@@ -81,7 +81,7 @@ class Parts:
     def is_summary_request(self) -> bool:
         """Does the request ask for a summary (convolab's marker, or "Summarize ...")?"""
         return any(SUMMARY_MARKER in t for t in self.system) or SUMMARY_MARKER in self.query \
-            or bool(_SUMMARY_ASK.search(self.query))
+            or bool(SUMMARY_ASK.search(self.query))
 
 
 # The last history read: each message's content (its only block, or its string) and role, how

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from convolab.dates import fmt_date, has_date, parse_date, relative_dates
+from convolab.sim.acknowledge import acknowledge, says_something
 from convolab.sim.evidence import is_fluff
 from convolab.sim.perspective import to_third_person
-from convolab.sim.reading import SUMMARY_MARKER, Parts
+from convolab.sim.reading import SUMMARY_ASK, SUMMARY_MARKER, Parts
 from convolab.sim.text import Sentence, analyze, numbers, split_sentences, terms, words
 
 _REQUIREMENT = re.compile(r"\b(must|need|needs|prefer|prefers|always|never|don't|do not|please|"
@@ -155,16 +156,36 @@ def summary_limits(instruction: str) -> tuple[int, int | None]:
 
 
 _INSTRUCTION = re.compile(r"\b(words|sentences)\b")
-_ASK = re.compile(r"^\s*summari[sz]e|summari[sz]e (the|this|our) conversation|summary of", re.I)
 
 
 def summary_reply(parts: Parts) -> str:
     """The reply to a summary request: the material in the request, or else the history."""
     sentences = split_sentences(parts.query)
-    instruction = [s for s in sentences if SUMMARY_MARKER in s or _ASK.search(s) or _INSTRUCTION.search(s)]
+    instruction = [s for s in sentences if SUMMARY_MARKER in s or SUMMARY_ASK.search(s) or _INSTRUCTION.search(s)]
     lines = [" ".join(x for x in split_sentences(line) if x not in instruction) for line in parts.query.splitlines()]
     material = "\n".join(line for line in lines if line.strip())
     texts = [material] if len(material.split()) >= 20 else [*parts.history, material]
+    asked_in_chat = SUMMARY_MARKER not in parts.query and not any(SUMMARY_MARKER in t for t in parts.system)
+    if asked_in_chat and len(texts) > 1 and (told := _what_you_told(parts)):
+        return told
     max_words, max_sents = summary_limits(" ".join(instruction + parts.system))
     out = summarize([t for t in texts if t.strip()], max_words=max_words, max_sentences=max_sents)
     return out or "There is nothing to summarize yet."
+
+
+MAX_TOLD = 8
+
+
+def _what_you_told(parts: Parts) -> str | None:
+    """A person's "Summarize what I told you" in a chat: what they said, restated to them as the
+    acknowledgements restate it, in the order said (the last ``MAX_TOLD`` when there are more)."""
+    said = [acknowledge(t).removeprefix("Noted: ").rstrip(".") for t, role in zip(parts.history, parts.roles, strict=True)
+            if role == "user" and says_something(t)]
+    said = [s for s in said if s != "Noted"]
+    if not said:
+        return None
+    lead = "Here's what you've told me" + (", most recently" if len(said) > MAX_TOLD else "") + ": "
+    said = said[-MAX_TOLD:]
+    joined = said[0] if len(said) == 1 else f"{said[0]}, and {said[1]}" if len(said) == 2 \
+        else "; ".join(said[:-1]) + "; and " + said[-1]
+    return lead + joined + "."

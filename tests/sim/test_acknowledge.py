@@ -24,7 +24,9 @@ def test_the_statement_is_restated_in_the_users_words(said, expected):
 def test_greetings_thanks_and_questions_are_left_out():
     said = "Hey Mel! Thanks so much! I went to a support group yesterday. How are you?"
     assert acknowledge("Caroline: " + said) == "Noted: you went to a support group yesterday."
-    assert acknowledge("Hi! Thanks!") == "Noted."
+    assert acknowledge("Hi! Thanks!") == "You're welcome."
+    assert acknowledge("Hello!") == "Hello! What would you like to talk about?"
+    assert acknowledge("Hmm.") == "Noted."
 
 
 def test_a_long_message_keeps_its_names_numbers_and_requirements_first():

@@ -202,6 +202,21 @@ def test_a_value_said_to_change_replaces_the_old_one_in_a_live_chat():
     assert replies[3].endswith('As for "When is the launch?", that isn\'t mentioned in our conversation.')
 
 
+def test_an_age_nobody_gave_is_not_guessed_and_a_sentence_is_said_once():
+    replies = chat("My daughter Lena starts school on 1 September.", "She loves drawing and swimming.",
+                   "How old is Lena?", "My son Max is 9 years old.", "How old is Max?")
+    assert replies[2] == DONT_KNOW
+    assert "9" in replies[4] and "Lena" not in replies[4]
+
+
+def test_a_person_asking_for_a_summary_in_a_chat_hears_what_they_said():
+    replies = chat("My daughter Lena starts school on 1 September.", "She loves drawing and swimming.",
+                   "Thanks!", "Summarize what I told you.")
+    assert replies[2] == "You're welcome."
+    assert replies[3] == ("Here's what you've told me: your daughter Lena starts school on 1 September, "
+                          "and she loves drawing and swimming.")
+
+
 def test_a_count_is_said_as_a_sentence_with_its_noun():
     said = ask_elena("How many beta testers has Elena's project signed up?")
     assert said.startswith("Elena's project has signed up 75 beta testers.")
