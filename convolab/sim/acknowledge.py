@@ -21,6 +21,10 @@ _REQUIREMENT = re.compile(r"\b(must|need|needs|have to|has to|prefer|prefers|alw
 _OWN_SUBJECT = re.compile(r"^(?:(?:and|but|so|because|then|since|while)\s+)?(?:I|I'm|I've|I'd|I'll|we|we're|we've|"
                           r"you|you're|my|our|your|the|a|an|it|it's|there|this|that|these|those|he|she|they|"
                           r"[A-Z][\w'’-]*)\b")
+_OUR = re.compile(r"\bour\b", re.I)  # "our budget is 4,200 euros" -> "the budget is 4,200 euros"
+_NUMBER_WORDS = frozenset(["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                           "twelve", "twenty", "hundred", "half", "both", "all", "most", "some", "many", "few",
+                           "several"])
 _THANKS = re.compile(r"\b(?:thanks|thank you|thx|cheers)\b", re.I)
 _GREETING = re.compile(r"^\W*(?:hey|hi|hello|good (?:morning|afternoon|evening))\b", re.I)
 _PHOTO = re.compile(r"\s*\[shares a photo: (?:a photo of |a photography of )?([^\]]*)\]")
@@ -79,9 +83,20 @@ def acknowledge(text: str) -> str:
             continue
         chosen.append((k, c))
         used += n
-    said = [to_second_person(re.sub(r"\bour\b", "the", _request(c)), swap=True) for _, c in sorted(chosen)]
-    said = [s[:1].lower() + s[1:] if s.split()[0].lower() in STOPWORDS and not s.startswith(("I ", "I'")) else s
-            for s in said]
+    said = [to_second_person(_OUR.sub(lambda m: _case("the", m.group(0)), _request(c)), swap=True)
+            for _, c in sorted(chosen)]
+    said = [s[:1].lower() + s[1:] if _lower_first(s) else s for s in said]
     joined = ", " if re.match(r"^(?:so|but|because|then|since|while)\b", said[-1]) else ", and "
     body = said[0] if len(said) == 1 else ", ".join(said[:-1]) + joined + said[-1]
     return f"Noted: {body}."
+
+
+def _case(word: str, like: str) -> str:
+    return word[:1].upper() + word[1:] if like[:1].isupper() else word
+
+
+def _lower_first(clause: str) -> bool:
+    """Does the clause open with a common word, said in lower case after "Noted:"? ("Two of you
+    ...", "the budget ..."; not "I ..." or a name)."""
+    first = clause.split()[0].lower()
+    return not clause.startswith(("I ", "I'")) and (first in STOPWORDS or first in _NUMBER_WORDS)

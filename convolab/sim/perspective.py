@@ -46,7 +46,10 @@ _LOWERABLE = frozenset([
 ])
 _MODALS = frozenset(["can", "could", "will", "would", "should", "might", "must", "may", "shall"])
 _SECOND = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself", "i'm": "you're",
-           "i've": "you've", "i'd": "you'd", "i'll": "you'll"}
+           "i've": "you've", "i'd": "you'd", "i'll": "you'll",
+           # the group they speak for is theirs too: "our offsite" -> "your offsite", "we are 14" -> "you are 14"
+           "we": "you", "us": "you", "our": "your", "ours": "yours", "ourselves": "yourselves", "we're": "you're",
+           "we've": "you've", "we'd": "you'd", "we'll": "you'll"}
 
 
 def _case(word: str, like: str) -> str:

@@ -16,6 +16,8 @@ from convolab.sim.acknowledge import MAX_WORDS, acknowledge
     ("Please send me your notes by Friday.", "Noted: I'll send you my notes by Friday."),
     ("Actually, the budget is now 5,000 euros.", "Noted: the budget is now 5,000 euros."),
     ("Quick update: the launch moved to 3 June.", "Noted: the launch moved to 3 June."),
+    ("I'm Priya. Our offsite is in Porto on 3 June.", "Noted: you're Priya, and the offsite is in Porto on 3 June."),
+    ("We are 14 people. Two of us are vegetarian.", "Noted: you are 14 people, and two of you are vegetarian."),
 ])
 def test_the_statement_is_restated_in_the_users_words(said, expected):
     assert acknowledge(said) == expected

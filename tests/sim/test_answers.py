@@ -38,7 +38,7 @@ def chat(*user_turns: str) -> list[str]:
 def test_the_issue_example_is_answered_with_the_span_not_an_echo():
     replies = chat("I'm Priya, the report must use metric units, our budget is 4,200 euros",
                    "What is our budget?", "What units must the report use?", "Who am I?")
-    assert replies[1] == "Our budget is 4,200 euros."
+    assert replies[1] == "Your budget is 4,200 euros."  # the group they speak for is theirs
     assert replies[2] == "The report must use metric units."
     assert replies[3] == "You're Priya."
     assert not any("Noted" in r for r in replies[1:])  # its own acknowledgement is never quoted back
