@@ -108,6 +108,26 @@ def _wordllama(config: str, dim: int) -> Any:
         return model
 
 
+def _pooled(model: Any, texts: Sequence[str], batch: int = 64) -> np.ndarray:
+    """WordLlama's average-pooled token vectors of ``texts``: the same floats as
+    ``model.embed(texts, norm=False)``, with each text tokenized on this thread. The model's own
+    ``encode_batch`` hands a batch to the tokenizer's thread pool, which on a busy machine waits
+    for a free core: 0.05 ms for two short texts when idle, often over 1 ms under load."""
+    import numpy as np
+
+    out = np.empty((len(texts), model.embedding.shape[1]), dtype=np.float32)
+    for i in range(0, len(texts), batch):  # the model's batches, padded to their longest text as it pads them
+        encoded = [model.tokenizer.encode(t, add_special_tokens=False).ids for t in texts[i:i + batch]]
+        ids = np.zeros((len(encoded), max(map(len, encoded))), dtype=np.int32)
+        mask = np.zeros(ids.shape, dtype=np.float32)
+        for row, tokens in enumerate(encoded):
+            ids[row, :len(tokens)] = tokens
+            mask[row, :len(tokens)] = 1.0
+        np.clip(ids, 0, model.embedding.shape[0] - 1, out=ids)
+        out[i:i + len(encoded)] = model.avg_pool(model.embedding[ids], mask)
+    return out
+
+
 class WordLlamaEmbedder:
     """WordLlama's static embeddings, offline (the weights ship in the ``wordllama`` wheel).
 
@@ -130,8 +150,7 @@ class WordLlamaEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = _wordllama(self.config, 256)
-        vectors = model.embed(list(texts), norm=False)[:, :self.dim]
-        return _unit_rows(vectors)
+        return _unit_rows(_pooled(model, texts)[:, :self.dim])
 
     def __repr__(self) -> str:
         return f"WordLlamaEmbedder(dim={self.dim}, config={self.config!r})"

@@ -56,6 +56,22 @@ def test_wordllama_puts_related_words_together_and_hashing_only_shared_words():
     assert a @ b > 0.3 and abs(a @ c) < 0.2
 
 
+def test_wordllama_vectors_are_the_models_own_floats_whatever_the_batch():
+    """Tokenizing on this thread (not the tokenizer's pool) changes no vector, bit for bit:
+    texts of different lengths padded together, empty texts, more than one batch of 64."""
+    from convolab.embeddings import _wordllama
+
+    model = _wordllama("l2_supercat", 256)
+    texts = ["", "Hi.", "My sister Lena is visiting on 8 May 2023, after the conference in Porto.",
+             "émigré café 🎉", "x" * 500] * 15
+    for batch in (texts, texts[:1], texts[1:3], texts[:1] * 3):
+        ours = WordLlamaEmbedder().embed(batch)
+        theirs = model.embed(list(batch), norm=False)
+        norms = np.linalg.norm(theirs, axis=1, keepdims=True)
+        expected = np.divide(theirs, norms, out=np.zeros_like(theirs), where=norms > 0)
+        assert ours.tobytes() == expected.tobytes()
+
+
 def test_wordllama_settings_are_checked():
     with pytest.raises(ConfigurationError, match="256"):
         WordLlamaEmbedder(dim=300)
