@@ -233,7 +233,9 @@ class RetrievalIndex:
         # a view of a copy: a view of passage_starts itself, kept alive by anything holding this
         # frame (a sampling profiler such as a Dask worker's), would forbid truncate's resize
         bounds = np.frombuffer(self.passage_starts[:last + 1], dtype=np.int64)
-        cosine = np.einsum("ij,j->i", self._vectors[:bounds[-1]], q)  # one thread: BLAS's pool costs more here
+        # one BLAS dot per row: one thread (a matrix product, `@`, waits for OpenBLAS's thread pool,
+        # 15 ms on a busy machine) and about twice as fast as np.einsum
+        cosine = np.vecdot(self._vectors[:bounds[-1]], q)
         first, end = bounds[:-1], bounds[1:] - 1
         per_message = cosine[first]
         for k in range(1, self.most_passages):  # the best passage of each message (most have one)
@@ -247,10 +249,11 @@ def _z(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``x`` standardized over the entries ``mask`` keeps (a constant gives zeros)."""
     import numpy as np
 
-    if not mask.any():
+    kept = x[mask]
+    if not len(kept):
         return np.zeros_like(x)
-    sd = float(x[mask].std())
-    return (x - float(x[mask].mean())) / sd if sd > 0 else np.zeros_like(x)
+    sd = float(kept.std())
+    return (x - float(kept.mean())) / sd if sd > 0 else np.zeros_like(x)
 
 
 class RetrievalBase(BaseStrategy):
