@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from anthropic.types import CacheCreation, Usage
+from test_catalog import ROW
 
 from convolab.errors import ConfigurationError, ConvolabError, UnknownModel
 from convolab.pricing import NoPriceYet, cost_breakdown, cost_usd, price_for
@@ -143,19 +144,7 @@ def test_before_the_first_price_row_is_an_error_naming_the_dates():
         price_for("claude-haiku-5-5", at=date(2025, 1, 1))
 
 
-MODEL = """[[model]]
-id = "m"
-display_name = "M"
-family = "opus"
-released = 2026-01-01
-context_window = 1000
-max_output = 100
-min_cacheable_tokens = 10
-tokenizer = "claude-4"
-features = []
-lifecycle = "active"
-source = "https://example.invalid"
-"""
+MODEL = ROW.replace('features = ["prefill"]', "features = []")  # the catalog tests' row
 PRICE = """[[price]]
 model = "m"
 effective_from = 2026-01-01
