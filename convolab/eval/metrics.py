@@ -118,6 +118,21 @@ def normalize_text(text: str) -> str:
     return " " + _SQUASH.sub(" ", text.casefold().replace("\u2019", "'")).strip() + " "
 
 
+@lru_cache(maxsize=1 << 16)
+def _line_text(line: str) -> tuple[str, frozenset[str]]:
+    squashed = _SQUASH.sub(" ", line.casefold().replace("\u2019", "'")).strip()
+    return squashed, frozenset(words(line))
+
+
+def _normalized(text: str) -> tuple[str, frozenset[str]]:
+    """``normalize_text(text)`` and the set of ``words(text)``, line by line (no word, date or
+    punctuation run that matters spans a newline), so the lines that come back in new texts
+    (excerpts quoting the history) are normalized once."""
+    lines = [_line_text(line) for line in text.split("\n")]
+    squashed = " ".join(sq for sq, _ in lines if sq)
+    return " " + squashed + " ", frozenset().union(*(ws for _, ws in lines))
+
+
 def words_present(needed: Iterable[str], have: Any) -> float | None:
     """Share of ``needed`` words found in ``have`` (a set, or anything with ``__contains__``);
     ``None`` when nothing is needed."""
@@ -195,7 +210,7 @@ class PayloadText:
         for t in texts:
             e = cache.get(t)
             if e is None:
-                e = cache[t] = _Entry(normalize_text(t), frozenset(words(t)))
+                e = cache[t] = _Entry(*_normalized(t))
             self.entries.append(e)
 
     def __contains__(self, word: str) -> bool:
@@ -206,7 +221,7 @@ class PayloadText:
         needed = set(needed)
         if not needed:
             return None
-        return max((sum(1 for w in needed if w in e.words) / len(needed) for e in self.entries), default=0.0)
+        return max((len(needed & e.words) / len(needed) for e in self.entries), default=0.0)
 
     def has_text(self, text: str) -> bool:
         """Is ``text`` (normalized, less a leading ``"Speaker: "``) inside one of the texts?"""

@@ -14,6 +14,7 @@ that takes no budget (``full``, ``compaction``) once, its ``budget_tokens`` empt
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -120,8 +121,11 @@ _SAMPLES: Sequence[Sample] = ()  # set in each worker process by _init
 
 
 def _init(samples: Sequence[Sample]) -> None:
+    """A worker's start: the samples, and what it inherited (modules, the simulator, the
+    samples) set aside from garbage collection, which would otherwise scan it every full pass."""
     global _SAMPLES
     _SAMPLES = samples
+    gc.freeze()
 
 
 def _in_worker(task: Task, settings: Settings) -> Run:
@@ -247,5 +251,8 @@ def _run_tasks(tasks: list[Task], samples: Sequence[Sample], settings: Settings,
             if progress:
                 progress(run)
         return runs
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_init, initargs=(samples,))
+    context = _context()
+    if context.get_start_method() == "fork":
+        import convolab.sim  # noqa: F401  (the workers inherit the simulator and the SDK rather than import them)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init, initargs=(samples,))
     return _pooled(pool, lambda t: pool.submit(_in_worker, t, settings), tasks, samples, progress)

@@ -169,10 +169,11 @@ def _check_message(i: int, m: Any, is_last: bool) -> _MessageCheck:
 
 @dataclass
 class _Entry:
-    """One merged message of the previous request, and what its checks added up to."""
+    """One merged message (as the request's ``Checked.messages`` holds it: never changed once
+    made, so a later request may hand out the same dict), where it came from, and what the
+    checks up to it added up to."""
 
-    role: str
-    content: tuple[dict[str, Any], ...]
+    message: dict[str, Any]
     sources: tuple[int, ...]
     tools: bool
     ttls: int  # ttls collected (tools' and system's first) up to and including this message
@@ -235,9 +236,7 @@ def validate(body: Any, spec: Any, *, endpoint: str = "messages", beta: bool = F
     if breakpoints > MAX_BREAKPOINTS:
         raise invalid(f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
                       f"Found {breakpoints}.")
-    for m in merged:
-        del m["_sources"], m["_tools"]
-    return Checked(body=body, system=system, messages=merged, tools=tools, merged_runs=runs,
+    return Checked(body=body, system=system, messages=[e.message for e in merged], tools=tools, merged_runs=runs,
                    breakpoints=breakpoints)
 
 
@@ -348,9 +347,8 @@ def _message_list(body: dict[str, Any]) -> list[Any]:
 
 
 def _merge(messages: list[Any], spec: Any, memo: ValidationMemo | None,
-           ttls: list[str]) -> tuple[list[dict[str, Any]], int, bool, int]:
+           ttls: list[str]) -> tuple[list[_Entry], int, bool, int]:
     """Check each message (reusing ``memo``) and merge consecutive same-role messages."""
-    merged: list[dict[str, Any]] = []
     entries: list[_Entry] = []
     runs, uses_tools, breakpoints, system = 0, False, 0, False
     reuse = memo.reusable(messages) if memo is not None else 0
@@ -359,13 +357,10 @@ def _merge(messages: list[Any], spec: Any, memo: ValidationMemo | None,
     if reuse and memo is not None and ttls == memo.base_ttls:  # take over the merged messages the prefix completes
         keep = _complete_entries(memo.entries, reuse, spec)
         if keep:
-            last = memo.entries[keep - 1]
-            for e in memo.entries[:keep]:
-                merged.append({"role": e.role, "content": list(e.content), "_sources": list(e.sources),
-                               "_tools": e.tools})
-                runs += len(e.sources) - 1
             entries = memo.entries[:keep]
+            last = entries[-1]
             start = last.sources[-1] + 1
+            runs = start - keep
             results = memo.results[:start]
             ttls[:] = memo.ttls[:last.ttls]
             uses_tools, breakpoints, system = last.uses_tools, last.breakpoints, last.system
@@ -380,21 +375,18 @@ def _merge(messages: list[Any], spec: Any, memo: ValidationMemo | None,
         system = system or checked.role == "system"
         for where, cc in checked.cache_controls:
             breakpoints += _check_cache_control(cc, where, ttls)
-        if merged and merged[-1]["role"] == checked.role:
-            merged[-1]["content"] = merged[-1]["content"] + list(checked.blocks)
-            merged[-1]["_sources"].append(i)
-            merged[-1]["_tools"] = merged[-1]["_tools"] or checked.uses_tools
+        if entries and entries[-1].message["role"] == checked.role:
+            prev = entries[-1]
+            message = {"role": checked.role, "content": [*prev.message["content"], *checked.blocks]}
             runs += 1
-            entries[-1] = _Entry(checked.role, tuple(merged[-1]["content"]), tuple(merged[-1]["_sources"]),
-                                 merged[-1]["_tools"], len(ttls), breakpoints, uses_tools, system)
+            entries[-1] = _Entry(message, (*prev.sources, i), prev.tools or checked.uses_tools, len(ttls),
+                                 breakpoints, uses_tools, system)
         else:
-            merged.append({"role": checked.role, "content": list(checked.blocks), "_sources": [i],
-                           "_tools": checked.uses_tools})
-            entries.append(_Entry(checked.role, tuple(checked.blocks), (i,), checked.uses_tools, len(ttls),
-                                  breakpoints, uses_tools, system))
+            message = {"role": checked.role, "content": list(checked.blocks)}
+            entries.append(_Entry(message, (i,), checked.uses_tools, len(ttls), breakpoints, uses_tools, system))
     if memo is not None:
         memo.remember(messages, results, entries, base_ttls, list(ttls))
-    return merged, runs, uses_tools, breakpoints
+    return entries, runs, uses_tools, breakpoints
 
 
 def _complete_entries(entries: list[_Entry], reuse: int, spec: Any) -> int:
@@ -418,36 +410,37 @@ def _starts_with_compaction(message: dict[str, Any]) -> bool:
     return message["role"] == "assistant" and message["content"][0]["type"] == "compaction"
 
 
-def _check_order(merged: list[dict[str, Any]]) -> None:
+def _check_order(merged: list[_Entry]) -> None:
     """The first message is the user's; a system message follows a user message (or an
     assistant turn ending in server tool use) and is last or followed by the assistant."""
-    if merged[0]["role"] == "system":
+    first = merged[0].message
+    if first["role"] == "system":
         raise invalid("messages.0: a system message cannot open the conversation; put the initial "
                       "instructions in the top-level system field")
-    if merged[0]["role"] != "user" and not _starts_with_compaction(merged[0]):
+    if first["role"] != "user" and not _starts_with_compaction(first):
         raise invalid('messages: first message must use the "user" role')
-    for k, m in enumerate(merged):
-        if m["role"] != "system":
+    for k, e in enumerate(merged):
+        if e.message["role"] != "system":
             continue
-        prev = merged[k - 1]
+        prev = merged[k - 1].message
         after_user = prev["role"] == "user" or prev["content"][-1]["type"] == "server_tool_use"
-        if not after_user or (k + 1 < len(merged) and merged[k + 1]["role"] != "assistant"):
-            raise invalid(f"messages.{m['_sources'][0]}: a system message must follow a user message and be "
+        if not after_user or (k + 1 < len(merged) and merged[k + 1].message["role"] != "assistant"):
+            raise invalid(f"messages.{e.sources[0]}: a system message must follow a user message and be "
                           "the last message or be followed by an assistant message")
 
 
-def _check_tool_pairs(merged: list[dict[str, Any]]) -> None:
+def _check_tool_pairs(merged: list[_Entry]) -> None:
     """Each ``tool_use`` answered first thing in the next user message, each ``tool_result``
     answering a ``tool_use`` of the previous assistant message."""
-    for k, m in enumerate(merged):
-        if not m["_tools"] and (k == 0 or not merged[k - 1]["_tools"]):
+    for k, e in enumerate(merged):
+        if not e.tools and (k == 0 or not merged[k - 1].tools):
             continue  # no tool block here, and no tool_use before it to answer
-        where = f"messages.{m['_sources'][0]}"
+        m, where = e.message, f"messages.{e.sources[0]}"
         if m["role"] == "assistant":
             ids = [b["id"] for b in m["content"] if b["type"] == "tool_use"]
             if ids and k + 1 < len(merged):
                 lead = []
-                for b in merged[k + 1]["content"]:
+                for b in merged[k + 1].message["content"]:
                     if b["type"] != "tool_result":
                         break
                     lead.append(b["tool_use_id"])
@@ -457,7 +450,7 @@ def _check_tool_pairs(merged: list[dict[str, Any]]) -> None:
                                   f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
                                   "`tool_result` block in the next message.")
         elif m["role"] == "user":
-            _check_results(m, merged[k - 1] if k > 0 else None, where)
+            _check_results(m, merged[k - 1].message if k > 0 else None, where)
 
 
 def _check_results(m: dict[str, Any], prev: dict[str, Any] | None, where: str) -> None:
@@ -476,13 +469,13 @@ def _check_results(m: dict[str, Any], prev: dict[str, Any] | None, where: str) -
                           "message, before any other content")
 
 
-def _check_final(merged: list[dict[str, Any]], spec: Any, body: dict[str, Any]) -> None:
+def _check_final(merged: list[_Entry], spec: Any, body: dict[str, Any]) -> None:
     """A final assistant message (prefill): only on models that take it, without trailing
     whitespace, and not with thinking on (thinking has to come first in a reply)."""
-    last = merged[-1]
+    last = merged[-1].message
     if last["role"] != "assistant":
         return
-    where = f"messages.{last['_sources'][0]}"
+    where = f"messages.{merged[-1].sources[0]}"
     if not spec.supports("prefill"):
         raise invalid(f"This model ({spec.id}) does not support assistant message prefill. "
                       "The conversation must end with a user message.")
@@ -495,13 +488,14 @@ def _check_final(merged: list[dict[str, Any]], spec: Any, body: dict[str, Any]) 
         raise invalid("messages: final assistant content cannot end with trailing whitespace")
 
 
-def _last_cacheable(merged: list[dict[str, Any]], system: list[dict[str, Any]],
+def _last_cacheable(merged: list[_Entry], system: list[dict[str, Any]],
                     tools: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
     """Where automatic caching puts its breakpoint: the last block that can carry one."""
-    for m in reversed(merged):
-        for j in range(len(m["content"]) - 1, -1, -1):
-            if m["content"][j]["type"] not in NO_CACHE_CONTROL:
-                return f"messages.{m['_sources'][0]}.content.{j}", m["content"][j]
+    for e in reversed(merged):
+        content = e.message["content"]
+        for j in range(len(content) - 1, -1, -1):
+            if content[j]["type"] not in NO_CACHE_CONTROL:
+                return f"messages.{e.sources[0]}.content.{j}", content[j]
     if system:
         return f"system.{len(system) - 1}", system[-1]
     if tools:
@@ -509,7 +503,7 @@ def _last_cacheable(merged: list[dict[str, Any]], system: list[dict[str, Any]],
     return None
 
 
-def _check_automatic_cache(body: dict[str, Any], merged: list[dict[str, Any]], system: list[dict[str, Any]],
+def _check_automatic_cache(body: dict[str, Any], merged: list[_Entry], system: list[dict[str, Any]],
                            tools: list[dict[str, Any]], ttls: list[str]) -> int:
     """The top-level ``cache_control`` (automatic caching) takes one of the 4 slots, unless the
     last cacheable block already carries an explicit one with the same TTL (a no-op); with a

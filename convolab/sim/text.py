@@ -170,6 +170,15 @@ def _lead(para: str, header: str | None, speaker: str | None) -> tuple[str, str 
         return para, header, speaker
 
 
+@lru_cache(maxsize=65536)
+def _sentence(text: str, speaker: str | None, header: str | None) -> Sentence:
+    """One sentence, analysed (cached: excerpts and windows quote the same sentences in new
+    texts request after request)."""
+    return Sentence(text, tuple(terms(text)), speaker, header, has_date(text), bool(_FIRST.search(text)),
+                    bool(_PLURAL.search(text)), bool(_SECOND.search(text)),
+                    tuple(dict.fromkeys(w.lower() for w in _CAPS.findall(text))))
+
+
 @lru_cache(maxsize=16384)
 def analyze(text: str) -> Analysis:
     """Split and index one message text (cached by the text: history is processed once).
@@ -190,9 +199,7 @@ def analyze(text: str) -> Analysis:
             s = s.strip()
             if not s:
                 continue
-            sents.append(Sentence(s, tuple(terms(s)), speaker, header, has_date(s), bool(_FIRST.search(s)),
-                                  bool(_PLURAL.search(s)), bool(_SECOND.search(s)),
-                                  tuple(dict.fromkeys(w.lower() for w in _CAPS.findall(s)))))
+            sents.append(_sentence(s, speaker, header))
             header = None  # later sentences inherit it at request time
     index: dict[str, list[tuple[int, int]]] = {}
     for i, s in enumerate(sents):

@@ -41,11 +41,21 @@ GENERATION_FACTORS = {"claude-4": 1.0, "claude-5": 1.3}
 
 @lru_cache(maxsize=1 << 16)
 def _base_count(text: str) -> int:
+    """Line by line (no piece spans a newline; each newline costs 1), so the lines that come back
+    inside new texts (excerpts, summaries, a memory's system prompt) are counted once."""
+    if "\n" not in text:
+        return _line_count(text)
+    lines = text.split("\n")
+    return sum(_line_count(line) for line in lines) + len(lines) - 1
+
+
+@lru_cache(maxsize=1 << 16)
+def _line_count(text: str) -> int:
     # Each rule of the module docstring as one C-level regex pass (no Python loop per piece).
     n = len(_LETTERS.findall(text)) + sum((len(w) - 1) // 6 for w in _LONG_LETTERS.findall(text))
     n += len(_DIGITS.findall(text)) + sum((len(d) - 1) // 3 for d in _LONG_DIGITS.findall(text))
     n += sum((len(p) + 1) // 2 for p in _SYMBOLS.findall(text))
-    return n + text.count("\n") + len(_NON_ASCII.findall(text))
+    return n + len(_NON_ASCII.findall(text))
 
 
 class Tokenizer:
