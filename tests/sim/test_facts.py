@@ -9,7 +9,7 @@ from convolab.sim.responder import respond
 EXCHANGE = """Please call the record_memory tool once to record memory from this exchange.
 
 [8 May 2023, 13:56]
-User: Caroline: Hey Mel! I went to a LGBTQ support group yesterday and it was so powerful. How are you?
+User: Caroline: Hey Mel! I went to a pottery class yesterday and it was so powerful. How are you?
 
 Assistant: Melanie: That's awesome! I moved to Berlin last year. My favorite color is blue."""
 
@@ -17,7 +17,7 @@ Assistant: Melanie: That's awesome! I moved to Berlin last year. My favorite col
 def test_one_item_per_stated_fact_with_who_when_words_date_topic():
     facts = extract_facts([EXCHANGE])
     assert [(f.who, f.what, f.when, f.date, f.topic) for f in facts] == [
-        ("Caroline", "Caroline went to a LGBTQ support group yesterday (7 May 2023) and it was powerful.",
+        ("Caroline", "Caroline went to a pottery class yesterday (7 May 2023) and it was powerful.",
          "7 May 2023", "8 May 2023", ""),
         ("Melanie", "Melanie moved to Berlin last year (2022).", "2022", "8 May 2023", "home"),
         ("Melanie", "Melanie's favorite color is blue.", "", "8 May 2023", "favorite color"),

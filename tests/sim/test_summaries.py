@@ -57,11 +57,11 @@ def test_a_transcript_is_told_as_prose_without_role_labels_or_echoes():
 
 
 def test_speakers_are_named_and_each_day_starts_with_its_date():
-    texts = ["[1:56 pm on 8 May, 2023]\nCaroline: Hey Mel! I went to a LGBTQ support group yesterday.",
+    texts = ["[1:56 pm on 8 May, 2023]\nCaroline: Hey Mel! I went to a pottery class yesterday.",
              "Melanie: That's great! I painted a lake sunrise last year.",
              "[2:00 pm on 25 May, 2023]\nCaroline: I'm researching adoption agencies this month."]
     out = summarize(texts, 100)
-    assert out == ("On 8 May 2023: Caroline went to a LGBTQ support group yesterday (7 May 2023). "
+    assert out == ("On 8 May 2023: Caroline went to a pottery class yesterday (7 May 2023). "
                    "Melanie painted a lake sunrise last year (2022). "
                    "On 25 May 2023: Caroline is researching adoption agencies this month (May 2023).")
 
