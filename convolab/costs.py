@@ -3,9 +3,10 @@ enforced *before* a request is sent.
 
 Costs kept in a process-memory dict are lost on restart, a price table without dates goes
 stale, a silent fallback to another model's prices hides a missing row, and a budget checked
-after spending is overrun by the request that crosses it. Here every billed request is a ``UsageEvent`` row (``request_id`` unique, so nothing is recorded
-twice) priced by ``convolab.pricing`` with cache writes and reads, and a request's worst case
-is reserved against the day's limit in the same transaction that checks it.
+after spending is overrun by the request that crosses it. Here every billed request is a
+``UsageEvent`` row (``request_id`` unique, so nothing is recorded twice) priced by
+``convolab.pricing`` with cache writes and reads, and a request's worst case is reserved
+against the day's limit in the same transaction that checks it.
 
 >>> from convolab import CostTracker, DuckDBStore                      # doctest: +SKIP
 >>> tracker = CostTracker(DuckDBStore(":memory:"))                     # doctest: +SKIP

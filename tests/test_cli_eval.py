@@ -18,8 +18,6 @@ REQUIRED = ["strategy", "conversations", "turns", "qa_items", "input_tokens", "c
             "answer_in_context", "correctness", "build_ms_p50"]
 
 
-
-
 @pytest.fixture(scope="module")
 def locomo_record(locomo_dev) -> dict:
     """conv-30 cut to its first 2 sessions, with the QA items whose evidence lies there."""

@@ -55,7 +55,6 @@ RUN_SCHEMA: dict[str, Any] = {
 }
 
 
-
 @dataclass
 class EvalResult:
     """Frames of one evaluation, and the settings that made it."""

@@ -97,7 +97,6 @@ def check_ours(con: duckdb.DuckDBPyConnection, path: str) -> None:
                               f"leaves it as it is: {_ELSEWHERE}.")
 
 
-
 # -- the order of rows on disk -------------------------------------------------------------------
 
 _LAYOUT = "convolab: the first {} rows are in conversation order"

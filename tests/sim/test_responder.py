@@ -190,7 +190,6 @@ def test_memory_extraction_schema():
     assert value["open_questions"] == ["Should we add caching later?"]
 
 
-
 @pytest.mark.parametrize(("sentence", "section", "expected"), [
     ("My name is Priya and I live in Porto.", "user_profile", {"name": "Priya", "location": "Porto"}),
     ("Our budget is 4,200 euros, roughly.", "task_context", {"budget": "4,200 euros"}),

@@ -85,6 +85,4 @@ def random_conversation(turns: list[dict], *, opener: bool, question: list[str],
     return conv
 
 
-
-
 POLICY = "Policy. " + " ".join(f"Rule {i} applies to every reply." for i in range(300))

@@ -139,7 +139,6 @@ def test_quoted_cache_reads_the_window_and_expectations_are_honest(chat):
     assert results[3][0].breakdown["retrieved"] == 0  # Ilse is still in the window
 
 
-
 # -- rankers, passes and vectors -----------------------------------------------------------------
 
 class CountingEmbedder(HashingEmbedder):

@@ -318,7 +318,6 @@ def test_incremental_index_equals_one_built_from_scratch(turns, builds, question
 # -- cache ------------------------------------------------------------------------------------------
 
 
-
 def test_cache_expectations_are_honest_and_the_system_prefix_is_read(chat):
     sim = Simulator(clock=ManualClock())
     conv = Conversation(system_prompt=POLICY, model=MODEL)
